@@ -1,0 +1,143 @@
+import logging
+import re
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import keys
+from accounts.models import ApiKey, Integration, User
+from accounts.selectors import user_find
+from solaris.errors import AccountSuspended, UserIdentityMissing
+
+logger = logging.getLogger(__name__)
+
+# last_used_at is written at most this often, so the hot path rarely writes for it.
+LAST_USED_RESOLUTION = timedelta(hours=1)
+PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    name: str = "",
+    password: str | None = None,
+    language: str = User.Language.PT_BR,
+    plan_slug: str | None = None,
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    librechat_id: str | None = None,
+) -> User:
+    """Create a user and subscribe them to a plan (the default plan unless one is named)."""
+    from credits.services import subscription_start  # credits builds on accounts
+
+    email = email.strip().lower()
+    validate_email(email)
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError(_("A user with this e-mail already exists."), code="duplicate")
+    user = User.objects.create_user(
+        email,
+        password,
+        name=name,
+        language=language,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
+        librechat_id=librechat_id,
+    )
+    subscription_start(user=user, plan_slug=plan_slug)
+    return user
+
+
+def api_key_create(*, user: User, name: str = "default") -> tuple[ApiKey, str]:
+    """Create a personal key; the plaintext is returned once and never stored."""
+    raw = keys.generate(keys.PERSONAL_PREFIX)
+    key = ApiKey.objects.create(
+        user=user, name=name, prefix=keys.visible_prefix(raw), key_hash=keys.hash_key(raw)
+    )
+    return key, raw
+
+
+def integration_create(*, name: str, auto_provision: bool = True) -> tuple[Integration, str]:
+    raw = keys.generate(keys.INTEGRATION_PREFIX)
+    integration = Integration.objects.create(
+        name=name,
+        auto_provision=auto_provision,
+        prefix=keys.visible_prefix(raw),
+        key_hash=keys.hash_key(raw),
+    )
+    return integration, raw
+
+
+def key_revoke(*, key: ApiKey | Integration) -> None:
+    type(key).objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db(fields=["revoked_at"])
+
+
+def key_touch(*, key: ApiKey | Integration) -> None:
+    """Record use, at most once per LAST_USED_RESOLUTION (one conditional UPDATE, no lock)."""
+    now = timezone.now()
+    if key.last_used_at and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    type(key).objects.filter(pk=key.pk).update(last_used_at=now)
+    key.last_used_at = now
+
+
+def usable_identity(value: str | None) -> str:
+    """The value, stripped, or "" when it is empty or still holds an unresolved {{…}} placeholder."""
+    value = (value or "").strip()
+    return "" if PLACEHOLDER.search(value) else value
+
+
+def identity_resolve(
+    *, integration: Integration, email: str | None, librechat_id: str | None, body_user: str | None
+) -> User:
+    """The end user an integration call is made for (CONTRACT §2).
+
+    E-mail header first, then the LibreChat id header, then the body `user` (LibreChat's user id).
+    Unusable values are ignored; if none is left the call is refused, never mapped to some user.
+    """
+    email = usable_identity(email).lower()
+    librechat_id = usable_identity(librechat_id) or usable_identity(body_user)
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise UserIdentityMissing(
+                _("The user e-mail sent by the integration is not valid.")
+            ) from None
+    if not email and not librechat_id:
+        raise UserIdentityMissing(
+            _("This integration key needs the end user's identity (X-LibreChat-User-Email).")
+        )
+    user = user_find(email=email) if email else user_find(librechat_id=librechat_id)
+    if user is None:
+        if not integration.auto_provision or not email:
+            raise UserIdentityMissing(_("Unknown user: this integration cannot create it."))
+        user = _provision(email=email, librechat_id=librechat_id)
+    elif librechat_id and not user.librechat_id:
+        User.objects.filter(pk=user.pk, librechat_id__isnull=True).update(librechat_id=librechat_id)
+        user.librechat_id = librechat_id
+    user_ensure_active(user=user)
+    return user
+
+
+def _provision(*, email: str, librechat_id: str) -> User:
+    # LibreChat often sends the title call and the first message at once: both may get here.
+    try:
+        user = user_create(email=email, librechat_id=librechat_id or None)
+    except (IntegrityError, ValidationError):
+        found = user_find(email=email)
+        if found is None:
+            raise
+        return found
+    logger.info("user auto-provisioned", extra={"user_id": user.pk})
+    return user
+
+
+def user_ensure_active(*, user: User) -> None:
+    if user.is_suspended or not user.is_active:
+        raise AccountSuspended(_("This account is suspended. Contact your administrator."))

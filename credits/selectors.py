@@ -1,0 +1,176 @@
+"""Reads of credits: the account summary every page and header shows, statements, the ledger check."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from credits.models import Account, Grant, Hold, LedgerEntry, Plan, Subscription
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    available: int
+    balance: int
+    held: int
+    debt: int
+    granted: int  # original total of the active grants
+    used: int  # spent from the active grants
+    used_percent: Decimal
+    state: str
+    plan: Plan | None
+    renews_at: datetime | None
+    alert_threshold: int
+    grants: list[Grant] = field(default_factory=list)
+
+
+def used_percent(*, granted: int, used: int, available: int) -> Decimal:
+    if granted <= 0:
+        return HUNDRED if available <= 0 else Decimal(0)
+    return (Decimal(used) * HUNDRED / Decimal(granted)).quantize(
+        Decimal("0.01"), rounding=ROUND_DOWN
+    )
+
+
+def credit_state(*, used_percent: Decimal, available: int) -> str:
+    if available <= 0:
+        return Account.State.BLOCKED
+    if used_percent >= settings.SOLARIS_ALERT_THRESHOLD:
+        return Account.State.ALERT
+    return Account.State.NORMAL
+
+
+def active_grants_filter(now: datetime) -> Q:
+    """Grants that count for the used percent: not expired, and not a spent grant without expiry."""
+    not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    return not_expired & ~Q(expires_at__isnull=True, remaining=0)
+
+
+def account_summary(*, user_id: int, with_grants: bool = False) -> AccountSummary:
+    """Available, used percent and state of one account (3 queries, 4 with the grants list)."""
+    now = timezone.now()
+    account = Account.objects.filter(pk=user_id).first() or Account(user_id=user_id)
+    totals = Grant.objects.filter(active_grants_filter(now), account_id=user_id).aggregate(
+        granted=Sum("amount"), left=Sum("remaining")
+    )
+    granted, left = totals["granted"] or 0, totals["left"] or 0
+    # Only active grants are spendable: expired ones may not be booked as expired yet.
+    available = left - account.debt - account.held
+    used = granted - left
+    percent = used_percent(granted=granted, used=used, available=available)
+    subscription = Subscription.objects.select_related("plan").filter(user_id=user_id).first()
+    grants = []
+    if with_grants:
+        grants = list(
+            Grant.objects.filter(account_id=user_id, remaining__gt=0)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .order_by("expires_at", "id")
+        )
+    return AccountSummary(
+        available=available,
+        balance=account.balance,
+        held=account.held,
+        debt=account.debt,
+        granted=granted,
+        used=used,
+        used_percent=percent,
+        state=credit_state(used_percent=percent, available=available),
+        plan=subscription.plan if subscription else None,
+        renews_at=subscription.cycle_end if subscription else None,
+        alert_threshold=settings.SOLARIS_ALERT_THRESHOLD,
+        grants=grants,
+    )
+
+
+@dataclass(frozen=True)
+class Statement:
+    start: datetime
+    end: datetime
+    opening_balance: int
+    closing_balance: int
+    entries: list[LedgerEntry]
+    totals: dict[str, int]  # signed sum per entry kind within the period
+
+
+def statement(*, user_id: int, start: datetime, end: datetime) -> Statement:
+    """Ledger entries in [start, end) with the balances around them (3 queries)."""
+    before = (
+        LedgerEntry.objects.filter(account_id=user_id, created_at__lt=start).order_by("-id").first()
+    )
+    entries = list(
+        LedgerEntry.objects.filter(account_id=user_id, created_at__gte=start, created_at__lt=end)
+        .select_related("created_by")
+        .order_by("id")
+    )
+    opening = before.balance_after if before else 0
+    totals = {kind: 0 for kind in LedgerEntry.Kind.values}
+    for entry in entries:
+        totals[entry.kind] += entry.amount
+    closing = entries[-1].balance_after if entries else opening
+    return Statement(start, end, opening, closing, entries, totals)
+
+
+@dataclass(frozen=True)
+class LedgerViolation:
+    account_id: int
+    email: str
+    problem: str
+
+
+def ledger_violations() -> list[LedgerViolation]:
+    """Accounts whose cached numbers disagree with the ledger, grants or holds (CONTRACT §3)."""
+    entry_sums = dict(
+        LedgerEntry.objects.values_list("account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("account_id", "total")
+    )
+    remaining_sums = dict(
+        Grant.objects.values_list("account_id")
+        .annotate(total=Sum("remaining"))
+        .values_list("account_id", "total")
+    )
+    held_sums = dict(
+        Hold.objects.filter(status=Hold.Status.OPEN)
+        .values_list("account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("account_id", "total")
+    )
+    violations = []
+    for account in Account.objects.select_related("user").order_by("pk"):
+        email = account.user.email
+        ledger = entry_sums.get(account.pk, 0)
+        if account.balance != ledger:
+            violations.append(
+                LedgerViolation(
+                    account.pk, email, f"balance {account.balance} ≠ ledger sum {ledger}"
+                )
+            )
+        grants = remaining_sums.get(account.pk, 0)
+        if account.balance != grants - account.debt:
+            violations.append(
+                LedgerViolation(
+                    account.pk,
+                    email,
+                    f"balance {account.balance} ≠ grants remaining {grants} − debt {account.debt}",
+                )
+            )
+        held = held_sums.get(account.pk, 0)
+        if account.held != held:
+            violations.append(
+                LedgerViolation(account.pk, email, f"held {account.held} ≠ open holds {held}")
+            )
+    out_of_range = Grant.objects.filter(Q(remaining__lt=0) | Q(remaining__gt=F("amount")))
+    for grant in out_of_range.select_related("account__user"):
+        violations.append(
+            LedgerViolation(
+                grant.account_id,
+                grant.account.user.email,
+                f"grant {grant.pk} remainder {grant.remaining} outside 0..{grant.amount}",
+            )
+        )
+    return violations

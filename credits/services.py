@@ -1,0 +1,569 @@
+"""Every change to credits (CONTRACT §3). Each service is one short transaction that locks the
+account row first (`select_for_update`), so concurrent calls and processes serialise per account
+and spending can never exceed what was granted. No network call ever happens inside one.
+"""
+
+import calendar
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from credits import pricing
+from credits.models import (
+    Account,
+    CreditPackage,
+    Grant,
+    Hold,
+    LedgerEntry,
+    ModelPrice,
+    Plan,
+    Purchase,
+    Subscription,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class InsufficientCredits(Exception):
+    def __init__(self, *, available: int, needed: int):
+        super().__init__(f"available {available}, needed {needed}")
+        self.available = available
+        self.needed = needed
+
+
+@dataclass(frozen=True)
+class Admission:
+    hold: Hold
+    max_tokens: int  # per choice; lower than asked when the balance only covers a shorter answer
+    clamped: bool
+
+
+def add_months(moment: datetime, months: int = 1) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+# --- the locked core: every function below runs inside a transaction holding the account lock ---
+
+
+def account_lock(*, user_id: int) -> Account:
+    """The user's account row, created if missing, locked until the transaction ends."""
+    Account.objects.get_or_create(user_id=user_id)
+    return Account.objects.select_for_update().get(user_id=user_id)
+
+
+def _append(
+    account: Account,
+    *,
+    kind: str,
+    amount: int,
+    idempotency_key: str,
+    **fields,
+) -> LedgerEntry:
+    account.balance += amount
+    entry = LedgerEntry.objects.create(
+        account=account,
+        kind=kind,
+        amount=amount,
+        balance_after=account.balance,
+        idempotency_key=idempotency_key,
+        **fields,
+    )
+    Account.objects.filter(pk=account.pk).update(balance=account.balance, debt=account.debt)
+    return entry
+
+
+def _active_grants(account: Account, now: datetime):
+    return account.grants.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now), remaining__gt=0
+    )
+
+
+def _expire_due(account: Account, now: datetime) -> int:
+    """Book the expiry of every grant of this account whose time has come; returns credits expired."""
+    expired = 0
+    due = account.grants.filter(expires_at__lte=now, remaining__gt=0).order_by("expires_at", "id")
+    for grant in due:
+        _append(
+            account,
+            kind=LedgerEntry.Kind.EXPIRY,
+            amount=-grant.remaining,
+            idempotency_key=f"expiry:{grant.pk}",
+            grant=grant,
+        )
+        expired += grant.remaining
+        Grant.objects.filter(pk=grant.pk).update(remaining=0)
+    return expired
+
+
+def _draw(account: Account, amount: int, now: datetime) -> None:
+    """Take `amount` from the active grants, the one that expires first first; the rest is debt."""
+    left = amount
+    grants = _active_grants(account, now).order_by(F("expires_at").asc(nulls_last=True), "id")
+    for grant in grants:
+        if left == 0:
+            break
+        take = min(grant.remaining, left)
+        Grant.objects.filter(pk=grant.pk).update(remaining=F("remaining") - take)
+        left -= take
+    account.debt += left
+
+
+def _grant(
+    account: Account,
+    *,
+    amount: int,
+    source: str,
+    idempotency_key: str,
+    expires_at: datetime | None = None,
+    reason: str = "",
+    created_by: User | None = None,
+    purchase: Purchase | None = None,
+) -> Grant:
+    existing = (
+        LedgerEntry.objects.filter(idempotency_key=idempotency_key).select_related("grant").first()
+    )
+    if existing is not None:
+        if existing.account_id != account.pk or existing.amount != amount or existing.grant is None:
+            raise ValidationError(
+                _("This idempotency key was already used for a different grant."), code="conflict"
+            )
+        return existing.grant
+    if amount <= 0:
+        raise ValidationError(_("The amount must be a positive number of credits."), code="amount")
+    # Usage booked beyond the grants (debt) is paid from the next grant first.
+    repaid = min(account.debt, amount)
+    account.debt -= repaid
+    grant = Grant.objects.create(
+        account=account,
+        source=source,
+        amount=amount,
+        remaining=amount - repaid,
+        expires_at=expires_at,
+        reason=reason,
+        created_by=created_by,
+        purchase=purchase,
+    )
+    _append(
+        account,
+        kind=LedgerEntry.Kind.GRANT,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        grant=grant,
+        purchase=purchase,
+        reason=reason,
+        created_by=created_by,
+    )
+    return grant
+
+
+# --- grants and purchases ---
+
+
+@transaction.atomic
+def credits_grant(
+    *,
+    user: User,
+    amount: int,
+    idempotency_key: str,
+    source: str = Grant.Source.MANUAL,
+    expires_at: datetime | None = None,
+    reason: str = "",
+    created_by: User | None = None,
+) -> Grant:
+    """Grant credits once per idempotency key (the same request twice grants once)."""
+    if not idempotency_key:
+        raise ValidationError(_("An idempotency key is required."), code="idempotency_key")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError(_("The expiry must be in the future."), code="expires_at")
+    account = account_lock(user_id=user.pk)
+    _expire_due(account, timezone.now())
+    return _grant(
+        account,
+        amount=amount,
+        source=source,
+        idempotency_key=f"grant:{idempotency_key}",
+        expires_at=expires_at,
+        reason=reason,
+        created_by=created_by,
+    )
+
+
+@transaction.atomic
+def purchase_request(
+    *,
+    user: User,
+    idempotency_key: str,
+    package: CreditPackage | None = None,
+    credits: int | None = None,
+    price_cents: int | None = None,
+    method: str = Purchase.Method.MANUAL,
+) -> Purchase:
+    """Record a request to buy a package (or a custom amount); nothing is granted until confirmed."""
+    if not idempotency_key:
+        raise ValidationError(_("An idempotency key is required."), code="idempotency_key")
+    existing = Purchase.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.user_id != user.pk:
+            raise ValidationError(
+                _("This idempotency key belongs to another purchase."), code="conflict"
+            )
+        return existing
+    if package is not None:
+        if not package.active:
+            raise ValidationError(_("This package is not on sale."), code="package")
+        credits, price_cents, validity = package.credits, package.price_cents, package.validity_days
+    else:
+        validity = None
+    if not credits or credits <= 0:
+        raise ValidationError(_("The amount must be a positive number of credits."), code="amount")
+    if price_cents is None or price_cents < 0:
+        raise ValidationError(_("The price must be zero or more."), code="price")
+    return Purchase.objects.create(
+        user=user,
+        package=package,
+        credits=credits,
+        price_cents=price_cents,
+        validity_days=validity,
+        method=method,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _lock_purchase(purchase: Purchase) -> tuple[Account, Purchase]:
+    account = account_lock(user_id=purchase.user_id)
+    return account, Purchase.objects.select_for_update().get(pk=purchase.pk)
+
+
+@transaction.atomic
+def purchase_confirm(
+    *, purchase: Purchase, confirmed_by: User | None, payment_reference: str = ""
+) -> Purchase:
+    """Payment received: grant the credits. Confirming twice grants once."""
+    account, purchase = _lock_purchase(purchase)
+    if purchase.status == Purchase.Status.CREDITED:
+        return purchase
+    if purchase.status != Purchase.Status.REQUESTED and purchase.status != Purchase.Status.PAID:
+        raise ValidationError(
+            _("A %(status)s purchase cannot be confirmed.")
+            % {"status": purchase.get_status_display()},
+            code="status",
+        )
+    now = timezone.now()
+    _expire_due(account, now)
+    expires_at = now + timedelta(days=purchase.validity_days) if purchase.validity_days else None
+    _grant(
+        account,
+        amount=purchase.credits,
+        source=Grant.Source.PURCHASE,
+        idempotency_key=f"purchase:{purchase.pk}",
+        expires_at=expires_at,
+        reason=_("Purchase #%(id)s") % {"id": purchase.pk},
+        created_by=confirmed_by,
+        purchase=purchase,
+    )
+    purchase.status = Purchase.Status.CREDITED
+    purchase.paid_at = purchase.paid_at or now
+    purchase.confirmed_by = confirmed_by
+    purchase.payment_reference = payment_reference or purchase.payment_reference
+    purchase.save(
+        update_fields=["status", "paid_at", "confirmed_by", "payment_reference", "updated_at"]
+    )
+    return purchase
+
+
+@transaction.atomic
+def purchase_cancel(*, purchase: Purchase, cancelled_by: User | None) -> Purchase:
+    _account, purchase = _lock_purchase(purchase)
+    if purchase.status == Purchase.Status.CANCELLED:
+        return purchase
+    if purchase.status not in (Purchase.Status.REQUESTED, Purchase.Status.PAID):
+        raise ValidationError(
+            _("Only a purchase not yet credited can be cancelled."), code="status"
+        )
+    purchase.status = Purchase.Status.CANCELLED
+    purchase.save(update_fields=["status", "updated_at"])
+    return purchase
+
+
+@transaction.atomic
+def purchase_refund(*, purchase: Purchase, refunded_by: User | None, reason: str = "") -> Purchase:
+    """Take back what is left of the purchase's grant (what was already spent stays spent)."""
+    account, purchase = _lock_purchase(purchase)
+    if purchase.status == Purchase.Status.REFUNDED:
+        return purchase
+    if purchase.status != Purchase.Status.CREDITED:
+        raise ValidationError(_("Only a credited purchase can be refunded."), code="status")
+    _expire_due(account, timezone.now())
+    grant = Grant.objects.get(purchase=purchase)
+    if grant.remaining > 0:
+        _append(
+            account,
+            kind=LedgerEntry.Kind.REFUND,
+            amount=-grant.remaining,
+            idempotency_key=f"refund:{purchase.pk}",
+            grant=grant,
+            purchase=purchase,
+            reason=reason,
+            created_by=refunded_by,
+        )
+        Grant.objects.filter(pk=grant.pk).update(remaining=0)
+    purchase.status = Purchase.Status.REFUNDED
+    purchase.save(update_fields=["status", "updated_at"])
+    return purchase
+
+
+# --- holds: admission and settlement of calls ---
+
+
+@transaction.atomic
+def hold_create(
+    *,
+    user: User,
+    request_id: str,
+    price: ModelPrice,
+    prompt_tokens: int,
+    max_tokens: int,
+    n: int = 1,
+) -> Admission:
+    """Reserve the worst case of a call; lower max_tokens if only a shorter answer fits.
+
+    Raises InsufficientCredits when not even the prompt and SOLARIS_MIN_ANSWER_TOKENS fit.
+    """
+    account = account_lock(user_id=user.pk)
+    _expire_due(account, timezone.now())
+    available = account.available
+    weights = {"input_weight": price.input_weight, "output_weight": price.output_weight}
+    worst = pricing.cost(prompt_tokens=prompt_tokens, completion_tokens=max_tokens * n, **weights)
+    allowed = max_tokens
+    if worst > available:
+        allowed = pricing.max_completion_within(
+            budget=available, prompt_tokens=prompt_tokens, n=n, **weights
+        )
+        if allowed < min(settings.SOLARIS_MIN_ANSWER_TOKENS, max_tokens):
+            raise InsufficientCredits(available=max(available, 0), needed=worst)
+        worst = pricing.cost(prompt_tokens=prompt_tokens, completion_tokens=allowed * n, **weights)
+    amount = max(worst, 1)
+    hold = Hold.objects.create(
+        account=account,
+        request_id=request_id,
+        model=price.model,
+        amount=amount,
+        input_weight=price.input_weight,
+        output_weight=price.output_weight,
+    )
+    Account.objects.filter(pk=account.pk).update(held=F("held") + amount)
+    return Admission(hold=hold, max_tokens=allowed, clamped=allowed < max_tokens)
+
+
+def _lock_hold(request_id: str) -> tuple[Account, Hold]:
+    account_id = Hold.objects.values_list("account_id", flat=True).get(request_id=request_id)
+    account = account_lock(user_id=account_id)
+    return account, Hold.objects.get(request_id=request_id)
+
+
+def _close(account: Account, hold: Hold, status: str) -> None:
+    hold.status = status
+    hold.closed_at = timezone.now()
+    hold.save(update_fields=["status", "closed_at"])
+    account.held -= hold.amount
+    Account.objects.filter(pk=account.pk).update(held=F("held") - hold.amount)
+
+
+@transaction.atomic
+def hold_settle(
+    *, request_id: str, prompt_tokens: int, completion_tokens: int
+) -> LedgerEntry | None:
+    """Replace the hold by the real cost. Idempotent: a second settle returns the first's entry.
+
+    A cost above the hold is still booked exactly and flagged; beyond the grants it becomes debt.
+    """
+    account, hold = _lock_hold(request_id)
+    if hold.status != Hold.Status.OPEN:
+        return LedgerEntry.objects.filter(hold=hold).first()
+    charge = pricing.cost(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        input_weight=hold.input_weight,
+        output_weight=hold.output_weight,
+    )
+    _close(account, hold, Hold.Status.SETTLED)
+    if charge == 0:
+        return None
+    now = timezone.now()
+    _expire_due(account, now)
+    _draw(account, charge, now)
+    flagged = charge > hold.amount
+    if flagged:
+        logger.warning(
+            "usage above its hold", extra={"hold_amount": hold.amount, "charged": charge}
+        )
+    return _append(
+        account,
+        kind=LedgerEntry.Kind.USAGE,
+        amount=-charge,
+        idempotency_key=f"usage:{request_id}",
+        hold=hold,
+        flagged=flagged,
+        reason=hold.model,
+    )
+
+
+@transaction.atomic
+def hold_release(*, request_id: str) -> None:
+    """Charge nothing and free the hold (upstream failed). Releasing twice is harmless."""
+    account, hold = _lock_hold(request_id)
+    if hold.status == Hold.Status.OPEN:
+        _close(account, hold, Hold.Status.RELEASED)
+
+
+def holds_reap(*, max_age_seconds: int | None = None) -> int:
+    """Release holds left open by a crashed process; each in its own short transaction."""
+    max_age = max_age_seconds or settings.SOLARIS_HOLD_MAX_AGE_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=max_age)
+    stale = Hold.objects.filter(status=Hold.Status.OPEN, created_at__lt=cutoff)
+    request_ids = list(stale.values_list("request_id", flat=True))
+    for request_id in request_ids:
+        hold_release(request_id=request_id)
+    return len(request_ids)
+
+
+# --- expiry, plans and cycles ---
+
+
+def grants_expire(*, now: datetime | None = None) -> int:
+    """Expire every grant whose time has come, one account per transaction."""
+    now = now or timezone.now()
+    due = Grant.objects.filter(expires_at__lte=now, remaining__gt=0)
+    account_ids = sorted(set(due.values_list("account_id", flat=True)))
+    total = 0
+    for account_id in account_ids:
+        with transaction.atomic():
+            total += _expire_due(account_lock(user_id=account_id), now)
+    return total
+
+
+def _plan_for(plan_slug: str | None) -> Plan | None:
+    if plan_slug:
+        try:
+            return Plan.objects.get(slug=plan_slug)
+        except Plan.DoesNotExist:
+            raise ValidationError(
+                _("Unknown plan: %(slug)s") % {"slug": plan_slug}, code="plan"
+            ) from None
+    return Plan.objects.filter(is_default=True, active=True).first()
+
+
+def _grant_cycle(account: Account, subscription: Subscription) -> None:
+    if subscription.plan.monthly_allowance <= 0:
+        return
+    _grant(
+        account,
+        amount=subscription.plan.monthly_allowance,
+        source=Grant.Source.PLAN_CYCLE,
+        idempotency_key=f"plan:{account.pk}:{subscription.cycle_start.isoformat()}",
+        expires_at=subscription.cycle_end,
+        reason=subscription.plan.name,
+    )
+
+
+@transaction.atomic
+def subscription_start(*, user: User, plan_slug: str | None = None) -> Subscription | None:
+    """Open the user's account and put them on a plan (the default one unless named)."""
+    account = account_lock(user_id=user.pk)
+    plan = _plan_for(plan_slug)
+    if plan is None:
+        return None
+    now = timezone.now()
+    subscription = Subscription.objects.create(
+        user=user, plan=plan, cycle_start=now, cycle_end=add_months(now)
+    )
+    _grant_cycle(account, subscription)
+    return subscription
+
+
+@transaction.atomic
+def subscription_change_plan(
+    *, user: User, plan: Plan, changed_by: User | None = None
+) -> Subscription:
+    """Move a user to another plan now: the old plan's credits expire, a new cycle starts."""
+    account = account_lock(user_id=user.pk)
+    now = timezone.now()
+    subscription = Subscription.objects.filter(user=user).first()
+    if subscription is None:
+        subscription = Subscription(user=user)
+    else:
+        account.grants.filter(source=Grant.Source.PLAN_CYCLE, remaining__gt=0).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        ).update(expires_at=now)
+        _expire_due(account, now)
+    subscription.plan = plan
+    subscription.cycle_start = now
+    subscription.cycle_end = add_months(now)
+    subscription.save()
+    _grant_cycle(account, subscription)
+    logger.info(
+        "plan changed",
+        extra={"user_id": user.pk, "plan": plan.slug, "by": getattr(changed_by, "pk", None)},
+    )
+    return subscription
+
+
+def cycles_renew(*, now: datetime | None = None) -> int:
+    """Start the next cycle of every subscription whose cycle ended. Safe to run concurrently:
+    each subscription is re-read under its account's lock, and the cycle grant's key is unique."""
+    now = now or timezone.now()
+    user_ids = list(
+        Subscription.objects.filter(cycle_end__lte=now)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    )
+    renewed = 0
+    for user_id in user_ids:
+        with transaction.atomic():
+            account = account_lock(user_id=user_id)
+            subscription = Subscription.objects.select_related("plan").get(user_id=user_id)
+            if subscription.cycle_end > now:
+                continue  # another worker renewed it first
+            _expire_due(account, now)
+            while subscription.cycle_end <= now:
+                subscription.cycle_start = subscription.cycle_end
+                subscription.cycle_end = add_months(subscription.cycle_start)
+            subscription.save(update_fields=["cycle_start", "cycle_end"])
+            _grant_cycle(account, subscription)
+            renewed += 1
+    return renewed
+
+
+@transaction.atomic
+def model_price_set(
+    *,
+    model: str,
+    input_weight: Decimal,
+    output_weight: Decimal,
+    max_output_tokens: int | None = None,
+    active: bool = True,
+) -> ModelPrice:
+    if input_weight <= 0 or output_weight <= 0:
+        raise ValidationError(_("Weights must be greater than zero."), code="weights")
+    price, _created = ModelPrice.objects.update_or_create(
+        model=model,
+        defaults={
+            "input_weight": input_weight,
+            "output_weight": output_weight,
+            "max_output_tokens": max_output_tokens,
+            "active": active,
+        },
+    )
+    return price

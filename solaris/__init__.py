@@ -1,0 +1,3 @@
+from solaris.celery import app as celery_app
+
+__all__ = ["celery_app"]

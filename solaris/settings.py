@@ -1,0 +1,214 @@
+"""Solaris settings: one file, driven by environment variables (see README, "Configuration").
+
+With no environment at all Solaris runs embedded: SQLite, local-memory cache, eager Celery and
+console e-mail. DATABASE_URL, REDIS_URL and EMAIL_URL switch each part to its production service.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+DATABASE_URL = env.str("DATABASE_URL", default="")
+REDIS_URL = env.str("REDIS_URL", default="")
+EMBEDDED = not DATABASE_URL
+
+# The embedded default is a developer's machine; a configured database means production.
+DEBUG = env.bool("DEBUG", default=EMBEDDED)
+
+PLACEHOLDER_SECRET_KEY = "insecure-solaris-placeholder-change-me"
+SECRET_KEY = env.str("SECRET_KEY", default=PLACEHOLDER_SECRET_KEY)
+if SECRET_KEY == PLACEHOLDER_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured("SECRET_KEY must be set to a random value when DEBUG is off.")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "accounts",
+    "credits",
+    "proxy",
+]
+
+MIDDLEWARE = [
+    "solaris.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "solaris.urls"
+WSGI_APPLICATION = "solaris.wsgi.application"
+ASGI_APPLICATION = "solaris.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# Database: PostgreSQL is the source of truth in production; SQLite for the embedded default.
+if DATABASE_URL:
+    DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3")),
+            # IMMEDIATE makes a write transaction take the lock up front: no "database is locked"
+            # upgrade failures when two requests spend at once.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "KEY_PREFIX": "solaris",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/entrar/"
+LOGIN_REDIRECT_URL = "/conta/"
+LOGOUT_REDIRECT_URL = "/entrar/"
+
+LANGUAGE_CODE = "pt-br"
+LANGUAGES = [("pt-br", _("Portuguese (Brazil)")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="America/Sao_Paulo")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# The ASGI app serves /static/ itself unless a reverse proxy does it (SOLARIS_SERVE_STATIC=false).
+SOLARIS_SERVE_STATIC = env.bool("SOLARIS_SERVE_STATIC", default=True)
+
+# E-mail: console in the embedded default, SMTP (or any backend URL) with EMAIL_URL.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IA SOLARIS <nao-responda@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Celery: Redis broker in production; eager, in-process tasks when there is no Redis.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "renew-cycles": {"task": "credits.tasks.renew_cycles", "schedule": 300.0},
+    "expire-grants": {"task": "credits.tasks.expire_grants", "schedule": 300.0},
+    "reap-holds": {"task": "credits.tasks.reap_holds", "schedule": 60.0},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "solaris.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Solaris API",
+    "DESCRIPTION": "Credit-control gateway of IA SOLARIS.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Solaris itself.
+LITELLM_BASE_URL = env.str("LITELLM_BASE_URL", default="").rstrip("/")
+LITELLM_API_KEY = env.str("LITELLM_API_KEY", default="")
+SOLARIS_PUBLIC_URL = env.str("SOLARIS_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+SOLARIS_PURCHASE_EMAIL = env.str("SOLARIS_PURCHASE_EMAIL", default="compras@localhost")
+SOLARIS_ALERT_THRESHOLD = env.int("SOLARIS_ALERT_THRESHOLD", default=80)
+SOLARIS_HOLD_MAX_AGE_SECONDS = env.int("SOLARIS_HOLD_MAX_AGE_SECONDS", default=900)
+# The smallest answer worth admitting when max_tokens has to be lowered to fit the balance.
+SOLARIS_MIN_ANSWER_TOKENS = env.int("SOLARIS_MIN_ANSWER_TOKENS", default=256)
+SOLARIS_UPSTREAM_CONNECT_TIMEOUT = env.float("SOLARIS_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
+SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT = env.float(
+    "SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT", default=120.0
+)
+SOLARIS_UPSTREAM_IDLE_TIMEOUT = env.float("SOLARIS_UPSTREAM_IDLE_TIMEOUT", default=60.0)
+SOLARIS_MAX_BODY_BYTES = env.int("SOLARIS_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+LIBRECHAT_JWT_SECRET = env.str("LIBRECHAT_JWT_SECRET", default="")
+SOLARIS_WIDGET_ALLOWED_ORIGINS = env.list("SOLARIS_WIDGET_ALLOWED_ORIGINS", default=[])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "solaris.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "solaris.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+
+from accounts.views import MeView
+from solaris import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/v1/me", MeView.as_view(), name="api-me"),
+    path("admin/", admin.site.urls),
+]

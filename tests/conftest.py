@@ -1,0 +1,57 @@
+import os
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from accounts.services import api_key_create
+from tests.factories import ModelPriceFactory, PlanFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need a real service are skipped (with the reason) where it is not configured."""
+    skips = {
+        "postgres": (
+            not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+            "needs PostgreSQL: set DATABASE_URL (the CI's second run does)",
+        ),
+        "redis": (not os.environ.get("REDIS_URL"), "needs Redis: set REDIS_URL"),
+        "litellm": (
+            not (ROOT / ".litellm-venv" / "bin" / "litellm").exists(),
+            "needs the LiteLLM venv: bash scripts/litellm.sh",
+        ),
+        "browser": (not CHROMIUM.exists(), "needs Chromium: apt-get install chromium"),
+    }
+    for item in items:
+        for marker, (skip, reason) in skips.items():
+            if skip and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def plan(db):
+    return PlanFactory(slug="basico", monthly_allowance=100_000, is_default=True)
+
+
+@pytest.fixture
+def price(db):
+    return ModelPriceFactory(model="gpt-test", input_weight="1.5", output_weight="3")
+
+
+@pytest.fixture
+def user(plan):
+    return UserFactory(email="ana@example.com", name="Ana")
+
+
+@pytest.fixture
+def user_key(user):
+    _key, raw = api_key_create(user=user, name="test")
+    return raw

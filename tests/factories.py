@@ -1,0 +1,56 @@
+from decimal import Decimal
+
+import factory
+
+from accounts.models import User
+from accounts.services import user_create
+from credits.models import CreditPackage, ModelPrice, Plan
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Plan
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"plan-{n}")
+    name = factory.LazyAttribute(lambda plan: plan.slug.title())
+    monthly_allowance = 10_000
+    requests_per_minute = 0
+    default_max_tokens = 1_000
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """Users are made through the service, so they get an account and their plan's allowance."""
+
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    name = factory.Faker("name", locale="pt_BR")
+    password = "senha-forte-123"
+    language = User.Language.PT_BR
+    plan_slug = None
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return user_create(**kwargs)
+
+
+class ModelPriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelPrice
+        django_get_or_create = ("model",)
+
+    model = factory.Sequence(lambda n: f"model-{n}")
+    input_weight = Decimal("1")
+    output_weight = Decimal("2")
+    active = True
+
+
+class CreditPackageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CreditPackage
+
+    name = factory.Sequence(lambda n: f"Pacote {n}")
+    credits = 50_000
+    price_cents = 2_990
