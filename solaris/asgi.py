@@ -8,10 +8,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "solaris.settings")
 django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (settings are ready only after the line above)
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-if settings.SOLARIS_SERVE_STATIC:
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-    application = ASGIStaticFilesHandler(django_application)
-else:
-    application = django_application
+application = (
+    ASGIStaticFilesHandler(django_application)
+    if settings.SOLARIS_SERVE_STATIC
+    else django_application
+)

@@ -34,7 +34,7 @@ def RequestIdMiddleware(get_response):
 
     else:
 
-        def middleware(request):
+        def middleware(request):  # type: ignore[misc]
             request.request_id = request_id_for(request)
             token = request_id_var.set(request.request_id)
             try:
