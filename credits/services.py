@@ -567,3 +567,20 @@ def model_price_set(
         },
     )
     return price
+
+
+# Placeholder weight for imported models: they stay inactive until an admin sets real weights.
+IMPORTED_WEIGHT = Decimal(1)
+
+
+@transaction.atomic
+def model_prices_import(*, models: list[str]) -> list[ModelPrice]:
+    """Add every model not priced yet as an inactive price (weights to be set by an admin)."""
+    known = set(ModelPrice.objects.filter(model__in=models).values_list("model", flat=True))
+    new = sorted({name.strip() for name in models if name.strip()} - known)
+    return ModelPrice.objects.bulk_create(
+        ModelPrice(
+            model=name, input_weight=IMPORTED_WEIGHT, output_weight=IMPORTED_WEIGHT, active=False
+        )
+        for name in new
+    )
