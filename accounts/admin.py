@@ -139,7 +139,7 @@ class UserAdmin(DjangoUserAdmin):
     def add_credits_view(self, request, object_id):
         require(request, GRANT_RIGHT)
         user = self._user(request, object_id)
-        form = AddCreditsForm(request.POST or None)
+        form = AddCreditsForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             key = f"admin:{form.cleaned_data['idempotency_key']}"
             already = LedgerEntry.objects.filter(idempotency_key=f"grant:{key}").exists()
@@ -191,7 +191,7 @@ class UserAdmin(DjangoUserAdmin):
     def change_plan_view(self, request, object_id):
         require(request, MANAGE_RIGHT)
         user = self._user(request, object_id)
-        form = ChangePlanForm(request.POST or None)
+        form = ChangePlanForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             plan = form.cleaned_data["plan"]
             subscription_change_plan(user=user, plan=plan, changed_by=request.user)
@@ -213,7 +213,7 @@ class UserAdmin(DjangoUserAdmin):
     def suspend_view(self, request, object_id):
         require(request, MANAGE_RIGHT)
         user = self._user(request, object_id)
-        form = SuspendForm(request.POST or None)
+        form = SuspendForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             if user_suspend(user=user):
                 self.log_change(request, user, _("Suspended: %(reason)s") % form.cleaned_data)
@@ -232,7 +232,7 @@ class UserAdmin(DjangoUserAdmin):
     def reactivate_view(self, request, object_id):
         require(request, MANAGE_RIGHT)
         user = self._user(request, object_id)
-        form = SuspendForm(request.POST or None)
+        form = SuspendForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             if user_reactivate(user=user):
                 self.log_change(request, user, _("Reactivated: %(reason)s") % form.cleaned_data)
@@ -250,7 +250,7 @@ class UserAdmin(DjangoUserAdmin):
     def api_key_view(self, request, object_id):
         require(request, "accounts.add_apikey")
         user = self._user(request, object_id)
-        form = ApiKeyForm(request.POST or None)
+        form = ApiKeyForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             key, raw = api_key_create(user=user, name=form.cleaned_data["name"])
             self.log_change(

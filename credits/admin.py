@@ -245,7 +245,7 @@ class PurchaseAdmin(CsvExportMixin, ReadOnlyAdmin):
     def confirm_view(self, request, object_id):
         require(request, CONFIRM_RIGHT)
         purchase = self._purchase(request, object_id)
-        form = ConfirmPurchaseForm(request.POST or None)
+        form = ConfirmPurchaseForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             reference = form.cleaned_data["payment_reference"]
             done = self._run(
@@ -292,7 +292,7 @@ class PurchaseAdmin(CsvExportMixin, ReadOnlyAdmin):
     def refund_view(self, request, object_id):
         require(request, REFUND_RIGHT)
         purchase = self._purchase(request, object_id)
-        form = RefundPurchaseForm(request.POST or None)
+        form = RefundPurchaseForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             reason = form.cleaned_data["reason"]
             done = self._run(

@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import api_key_create
 from accounts.selectors import key_find
+from accounts.services import api_key_create
 from credits.models import Grant, LedgerEntry
 from credits.selectors import account_summary
 from tests.backoffice.conftest import count_queries, spend
@@ -116,7 +116,7 @@ def test_list_query_count_is_constant_in_users(admin_client, plan, price):
 
 
 def test_detail_page_shows_grants_keys_calls_and_history(admin_client, customers, price):
-    normal, alert, _blocked = customers
+    _normal, alert, _blocked = customers
     key, raw = api_key_create(user=alert, name="k")
     response = admin_client.get(reverse("admin:accounts_user_change", args=[alert.pk]))
     assert response.status_code == 200
