@@ -71,6 +71,11 @@ class StaffKey(BasePermission):
         return user.has_perms(needed)
 
 
+class Pages(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
 class AdminApiView(GenericAPIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [StaffKey]
@@ -119,7 +124,7 @@ def user_summary(user: User) -> dict:
 
 class UserListCreate(AdminApiView):
     required_permissions = {"GET": ("accounts.view_user",), "POST": ("accounts.add_user",)}
-    pagination_class = LimitOffsetPagination
+    pagination_class = Pages
     serializer_class = s.UserListItemSerializer
 
     @extend_schema(

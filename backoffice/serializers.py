@@ -1,5 +1,7 @@
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
@@ -8,6 +10,7 @@ from credits.models import CreditPackage, Grant, Purchase
 MAX_CREDITS = 10**12
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class UserField(serializers.Field):
     """A user given by id or by e-mail."""
 

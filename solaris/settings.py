@@ -170,10 +170,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Credit-control gateway of IA SOLARIS.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Swagger UI and Redoc from the bundled sidecar files: no CDN, works offline.
+    # Swagger UI from the bundled sidecar files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # Solaris itself.

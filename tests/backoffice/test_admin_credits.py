@@ -73,7 +73,7 @@ def test_bulk_confirm_and_cancel(finance_client, customer):
     response = finance_client.post(
         PURCHASES, {"action": "cancel_selected", "_selected_action": [one.pk]}, follow=True
     )
-    assert "#%d" % one.pk in response.text  # a credited purchase cannot be cancelled: said so
+    assert f"#{one.pk}" in response.text  # a credited purchase cannot be cancelled: said so
     one.refresh_from_db()
     assert one.status == Purchase.Status.CREDITED
 
@@ -178,7 +178,7 @@ def test_ledger_csv_export_follows_the_filters(admin_client, customer, price):
 def test_calls_csv_export_and_formula_cells_are_escaped(admin_client, customer, price):
     spend(customer, price, request_id="=cmd|calc")
     rows = read_csv(admin_client.get(reverse("admin:proxy_callrecord_export_csv")))
-    assert list(rows[0].values())[0] == "'=cmd|calc"
+    assert next(iter(rows[0].values())) == "'=cmd|calc"
 
 
 def test_support_can_view_and_export_but_not_anonymous(support_client, client, customer):
