@@ -6,7 +6,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -84,7 +84,7 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.display(description=gettext_lazy("used %"), ordering="used_bp")
     def used_percent(self, user):
-        return f"{used_percent_of(user.used_bp)} %"
+        return f"{number_format(used_percent_of(user.used_bp), decimal_pos=2)} %"
 
     @admin.display(description=gettext_lazy("state"), ordering="used_bp")
     def state(self, user):
@@ -97,7 +97,7 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description=gettext_lazy("credits"))
     def add_credits_link(self, user):
         return format_html(
-            '<a class="button add-credits" href="{}">{}</a>',
+            '<a class="button add-credits" style="white-space:nowrap" href="{}">{}</a>',
             reverse("admin:accounts_user_add_credits", args=[user.pk]),
             _("+ credits"),
         )

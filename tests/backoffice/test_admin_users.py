@@ -50,12 +50,12 @@ def test_list_shows_plan_available_used_state_and_last_call(admin_client, custom
         user.email: row for row in rows(response) for user in customers if user.email in row
     }
     assert "Basico" in by_email[normal.email]
-    assert "100.000" in by_email[normal.email] and "0.00 %" in by_email[normal.email]
+    assert "100.000" in by_email[normal.email] and "0,00 %" in by_email[normal.email]
     assert "credit-state-normal" in by_email[normal.email]
-    assert "10.000" in by_email[alert.email] and "90.00 %" in by_email[alert.email]
+    assert "10.000" in by_email[alert.email] and "90,00 %" in by_email[alert.email]
     assert "credit-state-alert" in by_email[alert.email]
     assert "credit-state-blocked" in by_email[blocked.email]
-    assert "100.00 %" in by_email[blocked.email]
+    assert "100,00 %" in by_email[blocked.email]
     assert "—" in by_email[normal.email]  # never called
     for user in (alert, blocked):
         assert account_summary(user_id=user.pk).state in by_email[user.email]
