@@ -88,7 +88,7 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.display(description=gettext_lazy("state"), ordering="used_bp")
     def state(self, user):
-        return state_badge(user.credit_state, Account.State(user.credit_state).label)
+        return state_badge(user.credit_state, str(Account.State(user.credit_state).label))
 
     @admin.display(description=gettext_lazy("last call"), ordering=F("last_call_at").desc())
     def last_call(self, user):

@@ -11,7 +11,9 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.formats import number_format
+from django.utils.functional import Promise
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 STATE_COLOURS = {"normal": "#1e7e34", "alert": "#b8860b", "blocked": "#b02a37"}
@@ -27,7 +29,7 @@ def money(cents: int) -> str:
     return "R$ " + number_format(Decimal(cents) / 100, decimal_pos=2, force_grouping=True)
 
 
-def state_badge(state: str, label: str) -> str:
+def state_badge(state: str, label: str) -> SafeString:
     colour = STATE_COLOURS.get(state, "#555")
     return format_html(
         '<span class="credit-state credit-state-{}" style="background:{};color:#fff;'
@@ -84,10 +86,10 @@ def csv_cell(value) -> str | int:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-class CsvExportMixin:
+class CsvExportAdmin(admin.ModelAdmin):
     """Adds "export-csv/" next to the changelist: the list as filtered, searched and sorted now."""
 
-    csv_columns: list[tuple[str, Callable]] = []  # (header, row → value)
+    csv_columns: list[tuple[str | Promise, Callable]] = []  # (header, row → value)
     change_list_template = "backoffice/change_list_csv.html"
 
     def get_urls(self):

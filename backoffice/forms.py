@@ -111,7 +111,7 @@ class PlanAdminForm(forms.ModelForm):
         return names
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if cleaned.get("is_default"):
             other = Plan.objects.filter(is_default=True).exclude(pk=self.instance.pk).first()
             if other is not None:

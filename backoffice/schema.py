@@ -1,5 +1,7 @@
 """OpenAPI pieces drf-spectacular cannot infer: Solaris's API-key scheme and GET /api/v1/me."""
 
+from typing import cast
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -35,7 +37,9 @@ class MeViewSchema(OpenApiViewExtension):
             },
         )
 
-        class Described(self.target_class):
+        target = cast(type, self.target_class)  # resolved from its dotted path by then
+
+        class Described(target):  # type: ignore[valid-type,misc]
             @extend_schema(summary="Who the caller is", responses={200: me})
             def get(self, request):
                 return super().get(request)

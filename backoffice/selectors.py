@@ -4,6 +4,7 @@ fixed number of queries, whatever the number of users, calls or ledger entries."
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
@@ -236,7 +237,7 @@ def dashboard_get(*, days: int = 30, now: datetime | None = None, top: int = 10)
     per_model = []
     for row in model_credits:
         name = row["hold__model"] or "—"
-        calls = model_calls.pop(name, {})
+        calls: dict[str, Any] = dict(model_calls.pop(name, {}))
         per_model.append(
             ModelUsage(
                 name,

@@ -101,7 +101,7 @@ class GrantCreateSerializer(IdempotentSerializer):
     amount = serializers.IntegerField(min_value=1, max_value=MAX_CREDITS)
     reason = serializers.CharField(max_length=300)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # the API field is "source"
         choices=[Grant.Source.MANUAL, Grant.Source.PROMO], default=Grant.Source.MANUAL
     )
 

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.admin_tools import (
-    CsvExportMixin,
+    CsvExportAdmin,
     ReadOnlyAdmin,
     credits_text,
     form_page,
@@ -49,7 +49,7 @@ REFUND_RIGHT = "backoffice.refund_purchase"
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(CsvExportMixin, ReadOnlyAdmin):
+class LedgerEntryAdmin(CsvExportAdmin, ReadOnlyAdmin):
     list_display = [
         "created_at",
         "account",
@@ -126,7 +126,7 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(CsvExportMixin, ReadOnlyAdmin):
+class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
     list_display = [
         "id",
         "user",

@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy
 
-from backoffice.admin_tools import CsvExportMixin, ReadOnlyAdmin
+from backoffice.admin_tools import CsvExportAdmin, ReadOnlyAdmin
 from proxy.models import CallRecord
 
 
 @admin.register(CallRecord)
-class CallRecordAdmin(CsvExportMixin, ReadOnlyAdmin):
+class CallRecordAdmin(CsvExportAdmin, ReadOnlyAdmin):
     list_display = [
         "created_at",
         "user",
