@@ -302,7 +302,8 @@ class UserAdmin(DjangoUserAdmin):
         user = self.get_object(request, object_id)
         if user is not None:
             extra_context.update(
-                overview=user_overview(user_id=user.pk),
+                overview=(overview := user_overview(user_id=user.pk)),
+                summary_state_label=Account.State(overview.summary.state).label,
                 can_grant=request.user.has_perm(GRANT_RIGHT),
                 can_manage=request.user.has_perm(MANAGE_RIGHT),
                 can_create_key=request.user.has_perm("accounts.add_apikey"),

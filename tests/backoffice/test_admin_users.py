@@ -121,7 +121,7 @@ def test_detail_page_shows_grants_keys_calls_and_history(admin_client, customers
     response = admin_client.get(reverse("admin:accounts_user_change", args=[alert.pk]))
     assert response.status_code == 200
     page = response.text
-    assert 'id="user-grants"' in page and "100000" in page  # the plan grant
+    assert 'id="user-grants"' in page and "100.000" in page  # the plan grant
     assert f"{key.prefix}…" in page and raw not in page and key.key_hash not in page
     assert 'id="user-calls"' in page and price.model in page
     assert add_url(alert) in page

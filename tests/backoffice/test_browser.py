@@ -77,6 +77,10 @@ def drive(page, base: str, admin_email: str, customer_email: str, spent: int) ->
     row = page.locator("#result_list tr", has_text=customer_email)
     assert shown in row.locator("td.field-available").inner_text()
     page.screenshot(path=ARTIFACTS / "admin-user-list-after-credits.png", full_page=True)
+    row.locator("th a").click()
+    page.wait_for_selector("#credit-overview")
+    assert "Pagamento PIX confirmado (ref. PIX-2026-001)" in page.inner_text("#user-ledger")
+    page.screenshot(path=ARTIFACTS / "admin-user-detail.png", full_page=True)
 
     page.goto(f"{base}/admin/")
     page.click("#dashboard-link a")
