@@ -1,3 +1,7 @@
+import gettext
+import json
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
@@ -25,3 +29,31 @@ def test_the_form_page_renders_in_each_language(admin_client, plan, language):
     page = admin_client.get(url, HTTP_ACCEPT_LANGUAGE=language).text
     expected = {"pt-br": "Adicionar créditos", "en": "Add credits"}[language]
     assert expected in page
+
+
+def po_entries(path) -> dict[str, str]:
+    """msgid → msgstr of a .po file (no plurals or contexts are used in this catalog)."""
+    entries, current, field = {}, {"msgid": [], "msgstr": []}, None
+    for line in [*path.read_text().splitlines(), ""]:
+        if line.startswith(("msgid ", "msgstr ")):
+            field, _space, text = line.partition(" ")
+            current[field] = [text]
+        elif line.startswith('"') and field:
+            current[field].append(line)
+        elif not line.strip() and field:
+            decode = lambda parts: "".join(json.loads(part) for part in parts)  # noqa: E731
+            entries[decode(current["msgid"])] = decode(current["msgstr"])
+            current, field = {"msgid": [], "msgstr": []}, None
+    return entries
+
+
+def test_catalog_is_complete_and_compiled():
+    folder = Path(__file__).resolve().parents[2] / "backoffice/locale/pt_BR/LC_MESSAGES"
+    entries = po_entries(folder / "django.po")
+    entries.pop("")
+    assert len(entries) > 250
+    assert [msgid for msgid, msgstr in entries.items() if not msgstr] == []
+    with (folder / "django.mo").open("rb") as compiled:
+        catalog = gettext.GNUTranslations(compiled)
+    stale = [msgid for msgid, msgstr in entries.items() if catalog.gettext(msgid) != msgstr]
+    assert stale == [], "run: msgfmt -o django.mo django.po"
