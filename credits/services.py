@@ -465,7 +465,9 @@ def _plan_for(plan_slug: str | None) -> Plan | None:
     return Plan.objects.filter(is_default=True, active=True).first()
 
 
-def _grant_cycle(account: Account, subscription: Subscription) -> None:
+def _grant_cycle(
+    account: Account, subscription: Subscription, created_by: User | None = None
+) -> None:
     if subscription.plan.monthly_allowance <= 0:
         return
     _grant(
@@ -475,6 +477,7 @@ def _grant_cycle(account: Account, subscription: Subscription) -> None:
         idempotency_key=f"plan:{account.pk}:{subscription.cycle_start.isoformat()}",
         expires_at=subscription.cycle_end,
         reason=subscription.plan.name,
+        created_by=created_by,
     )
 
 
@@ -512,7 +515,7 @@ def subscription_change_plan(
     subscription.cycle_start = now
     subscription.cycle_end = add_months(now)
     subscription.save()
-    _grant_cycle(account, subscription)
+    _grant_cycle(account, subscription, created_by=changed_by)
     logger.info(
         "plan changed",
         extra={"user_id": user.pk, "plan": plan.slug, "by": getattr(changed_by, "pk", None)},

@@ -229,7 +229,7 @@ def test_finance_adds_credits_but_cannot_manage_users(finance_client, finance_us
         assert finance_client.get(url).status_code == 403
 
 
-def test_change_plan(admin_client, customers):
+def test_change_plan(admin_client, admin_user, customers):
     normal = customers[0]
     pro = PlanFactory(slug="pro", name="Pro", monthly_allowance=1_000_000)
     url = reverse("admin:accounts_user_change_plan", args=[normal.pk])
@@ -238,6 +238,12 @@ def test_change_plan(admin_client, customers):
     assert response.status_code == 302
     summary = account_summary(user_id=normal.pk)
     assert summary.plan == pro and summary.available == 1_000_000
+    new_cycle = LedgerEntry.objects.filter(account_id=normal.pk).order_by("id").last()
+    assert (new_cycle.amount, new_cycle.reason, new_cycle.created_by) == (
+        1_000_000,
+        "Pro",
+        admin_user,
+    )
     assert "Pro" in LogEntry.objects.get(object_id=str(normal.pk)).get_change_message()
 
 
