@@ -1,36 +1,325 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.utils.translation import gettext_lazy as _
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.formats import date_format, number_format
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import ApiKey, Integration, User
+from accounts.services import api_key_create, user_reactivate, user_suspend
+from backoffice.admin_tools import credits_text, form_page, require, state_badge
+from backoffice.forms import AddCreditsForm, ApiKeyForm, ChangePlanForm, SuspendForm
+from backoffice.selectors import used_percent_of, user_overview, users_with_credits
+from credits.models import Account, LedgerEntry
+from credits.selectors import account_summary
+from credits.services import credits_grant, subscription_change_plan
+
+GRANT_RIGHT = "backoffice.grant_credits"
+MANAGE_RIGHT = "accounts.change_user"
+
+
+class CreditStateFilter(admin.SimpleListFilter):
+    title = gettext_lazy("credit state")
+    parameter_name = "credit_state"
+
+    def lookups(self, request, model_admin):
+        return Account.State.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Account.State.values:
+            # Users without a credit account (staff) are not customers in any state.
+            return queryset.filter(account__isnull=False, credit_state=self.value())
+        return queryset
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ["email"]
-    list_display = ["email", "name", "language", "is_suspended", "is_staff"]
-    list_filter = ["is_suspended", "is_staff", "is_active", "language"]
+    list_display = [
+        "email",
+        "name",
+        "plan",
+        "available",
+        "used_percent",
+        "state",
+        "last_call",
+        "is_suspended",
+        "add_credits_link",
+    ]
+    list_filter = [CreditStateFilter, "subscription__plan", "is_suspended", "is_staff"]
     search_fields = ["email", "name"]
+    list_select_related = ["subscription__plan"]
+    list_per_page = 50
+    actions = ["suspend_selected", "reactivate_selected"]
+    change_form_template = "backoffice/user_change_form.html"
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        (_("Profile"), {"fields": ["name", "language", "librechat_id"]}),
+        (gettext_lazy("Profile"), {"fields": ["name", "language", "librechat_id"]}),
         (
-            _("Access"),
+            gettext_lazy("Access"),
             {"fields": ["is_active", "is_suspended", "is_staff", "is_superuser", "groups"]},
         ),
-        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
+        (gettext_lazy("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+
+    def get_queryset(self, request):
+        return users_with_credits(super().get_queryset(request))
+
+    @admin.display(description=gettext_lazy("plan"), ordering="subscription__plan__name")
+    def plan(self, user):
+        subscription = getattr(user, "subscription", None)
+        return subscription.plan.name if subscription else "—"
+
+    @admin.display(description=gettext_lazy("available"), ordering="credits_available")
+    def available(self, user):
+        return credits_text(user.credits_available)
+
+    @admin.display(description=gettext_lazy("used %"), ordering="used_bp")
+    def used_percent(self, user):
+        return f"{number_format(used_percent_of(user.used_bp), decimal_pos=2)} %"
+
+    @admin.display(description=gettext_lazy("state"), ordering="used_bp")
+    def state(self, user):
+        return state_badge(user.credit_state, str(Account.State(user.credit_state).label))
+
+    @admin.display(description=gettext_lazy("last call"), ordering=F("last_call_at").desc())
+    def last_call(self, user):
+        return date_format(user.last_call_at, "SHORT_DATETIME_FORMAT") if user.last_call_at else "—"
+
+    @admin.display(description=gettext_lazy("credits"))
+    def add_credits_link(self, user):
+        return format_html(
+            '<a class="button add-credits" style="white-space:nowrap" href="{}">{}</a>',
+            reverse("admin:accounts_user_add_credits", args=[user.pk]),
+            _("+ credits"),
+        )
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if not request.user.has_perm(GRANT_RIGHT):
+            columns.remove("add_credits_link")
+        return columns
+
+    # --- per-user pages ---
+
+    def get_urls(self):
+        def view(function, name):
+            return path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(function),
+                name=f"accounts_user_{name.replace('-', '_')}",
+            )
+
+        return [
+            view(self.add_credits_view, "add-credits"),
+            view(self.change_plan_view, "change-plan"),
+            view(self.suspend_view, "suspend"),
+            view(self.reactivate_view, "reactivate"),
+            view(self.api_key_view, "api-key"),
+            *super().get_urls(),
+        ]
+
+    def _user(self, request, object_id) -> User:
+        user = get_object_or_404(User, pk=object_id)
+        if not self.has_view_permission(request, user):
+            raise PermissionDenied
+        return user
+
+    def _back(self, user: User):
+        return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[user.pk]))
+
+    def add_credits_view(self, request, object_id):
+        require(request, GRANT_RIGHT)
+        user = self._user(request, object_id)
+        form = AddCreditsForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            key = f"admin:{form.cleaned_data['idempotency_key']}"
+            already = LedgerEntry.objects.filter(idempotency_key=f"grant:{key}").exists()
+            try:
+                grant = credits_grant(
+                    user=user,
+                    amount=form.cleaned_data["amount"],
+                    idempotency_key=key,
+                    expires_at=form.expires_at(),
+                    reason=form.ledger_reason(),
+                    created_by=request.user,
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                if already:
+                    messages.warning(
+                        request,
+                        _("This form was already submitted: the credits were granted once."),
+                    )
+                else:
+                    self.log_change(
+                        request,
+                        user,
+                        _("Added %(amount)s credits (grant #%(grant)s): %(reason)s")
+                        % {
+                            "amount": grant.amount,
+                            "grant": grant.pk,
+                            "reason": grant.reason,
+                        },
+                    )
+                    messages.success(
+                        request,
+                        _("%(amount)s credits added to %(user)s.")
+                        % {"amount": credits_text(grant.amount), "user": user.email},
+                    )
+                changelist = reverse("admin:accounts_user_changelist")
+                return HttpResponseRedirect(f"{changelist}?{urlencode({'q': user.email})}")
+        return form_page(
+            request,
+            self,
+            title=_("Add credits to %(user)s") % {"user": user.email},
+            form=form,
+            subject=user,
+            submit_label=_("Add credits"),
+            summary=account_summary(user_id=user.pk),
+        )
+
+    def change_plan_view(self, request, object_id):
+        require(request, MANAGE_RIGHT)
+        user = self._user(request, object_id)
+        form = ChangePlanForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            plan = form.cleaned_data["plan"]
+            subscription_change_plan(user=user, plan=plan, changed_by=request.user)
+            self.log_change(request, user, _("Plan changed to %(plan)s.") % {"plan": plan.name})
+            messages.success(
+                request, _("%(user)s is now on %(plan)s.") % {"user": user, "plan": plan}
+            )
+            return self._back(user)
+        return form_page(
+            request,
+            self,
+            title=_("Change the plan of %(user)s") % {"user": user.email},
+            form=form,
+            subject=user,
+            submit_label=_("Change plan"),
+            note=_("The credits left from the current plan expire now and a new cycle starts."),
+        )
+
+    def suspend_view(self, request, object_id):
+        require(request, MANAGE_RIGHT)
+        user = self._user(request, object_id)
+        form = SuspendForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            if user_suspend(user=user):
+                self.log_change(request, user, _("Suspended: %(reason)s") % form.cleaned_data)
+                messages.success(request, _("%(user)s is suspended.") % {"user": user})
+            return self._back(user)
+        return form_page(
+            request,
+            self,
+            title=_("Suspend %(user)s") % {"user": user.email},
+            form=form,
+            subject=user,
+            submit_label=_("Suspend"),
+            note=_("A suspended user's calls are refused until the account is reactivated."),
+        )
+
+    def reactivate_view(self, request, object_id):
+        require(request, MANAGE_RIGHT)
+        user = self._user(request, object_id)
+        form = SuspendForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            if user_reactivate(user=user):
+                self.log_change(request, user, _("Reactivated: %(reason)s") % form.cleaned_data)
+                messages.success(request, _("%(user)s is active again.") % {"user": user})
+            return self._back(user)
+        return form_page(
+            request,
+            self,
+            title=_("Reactivate %(user)s") % {"user": user.email},
+            form=form,
+            subject=user,
+            submit_label=_("Reactivate"),
+        )
+
+    def api_key_view(self, request, object_id):
+        require(request, "accounts.add_apikey")
+        user = self._user(request, object_id)
+        form = ApiKeyForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            key, raw = api_key_create(user=user, name=form.cleaned_data["name"])
+            self.log_change(
+                request, user, _("API key %(prefix)s… created.") % {"prefix": key.prefix}
+            )
+            # Rendered, not redirected: the plaintext must never pass through a cookie or session.
+            return TemplateResponse(
+                request,
+                "backoffice/api_key_created.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": _("API key created"),
+                    "opts": self.model._meta,
+                    "subject": user,
+                    "key": key,
+                    "raw_key": raw,
+                },
+            )
+        return form_page(
+            request,
+            self,
+            title=_("New API key for %(user)s") % {"user": user.email},
+            form=form,
+            subject=user,
+            submit_label=_("Create key"),
+        )
+
+    # --- bulk actions on the list ---
+
+    def _set_suspended(self, request, queryset, service, message):
+        require(request, MANAGE_RIGHT)
+        changed = [user for user in queryset if service(user=user)]
+        for user in changed:
+            self.log_change(request, user, message)
+        self.message_user(request, _("%(count)d user(s) changed.") % {"count": len(changed)})
+
+    @admin.action(description=gettext_lazy("Suspend the selected users"), permissions=["change"])
+    def suspend_selected(self, request, queryset):
+        self._set_suspended(request, queryset, user_suspend, _("Suspended from the user list."))
+
+    @admin.action(description=gettext_lazy("Reactivate the selected users"), permissions=["change"])
+    def reactivate_selected(self, request, queryset):
+        self._set_suspended(
+            request, queryset, user_reactivate, _("Reactivated from the user list.")
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        user = self.get_object(request, object_id)
+        if user is not None:
+            extra_context.update(
+                overview=(overview := user_overview(user_id=user.pk)),
+                summary_state_label=Account.State(overview.summary.state).label,
+                can_grant=request.user.has_perm(GRANT_RIGHT),
+                can_manage=request.user.has_perm(MANAGE_RIGHT),
+                can_create_key=request.user.has_perm("accounts.add_apikey"),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["prefix", "name", "user", "created_at", "last_used_at", "revoked_at"]
     search_fields = ["prefix", "name", "user__email"]
-    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "prefix", "created_at", "last_used_at", "revoked_at"]
 
     def has_add_permission(self, request):
-        return False  # keys are created by the service, which shows the plaintext once
+        return False  # keys are created from the user page, which shows the plaintext once
 
 
 @admin.register(Integration)

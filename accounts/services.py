@@ -141,3 +141,17 @@ def _provision(*, email: str, librechat_id: str) -> User:
 def user_ensure_active(*, user: User) -> None:
     if user.is_suspended or not user.is_active:
         raise AccountSuspended(_("This account is suspended. Contact your administrator."))
+
+
+def user_suspend(*, user: User) -> bool:
+    """Suspend the user (their calls are refused); returns False when they already were."""
+    changed = User.objects.filter(pk=user.pk, is_suspended=False).update(is_suspended=True)
+    user.is_suspended = True
+    return bool(changed)
+
+
+def user_reactivate(*, user: User) -> bool:
+    """Lift a suspension; returns False when the user was not suspended."""
+    changed = User.objects.filter(pk=user.pk, is_suspended=True).update(is_suspended=False)
+    user.is_suspended = False
+    return bool(changed)

@@ -465,7 +465,9 @@ def _plan_for(plan_slug: str | None) -> Plan | None:
     return Plan.objects.filter(is_default=True, active=True).first()
 
 
-def _grant_cycle(account: Account, subscription: Subscription) -> None:
+def _grant_cycle(
+    account: Account, subscription: Subscription, created_by: User | None = None
+) -> None:
     if subscription.plan.monthly_allowance <= 0:
         return
     _grant(
@@ -475,6 +477,7 @@ def _grant_cycle(account: Account, subscription: Subscription) -> None:
         idempotency_key=f"plan:{account.pk}:{subscription.cycle_start.isoformat()}",
         expires_at=subscription.cycle_end,
         reason=subscription.plan.name,
+        created_by=created_by,
     )
 
 
@@ -512,7 +515,7 @@ def subscription_change_plan(
     subscription.cycle_start = now
     subscription.cycle_end = add_months(now)
     subscription.save()
-    _grant_cycle(account, subscription)
+    _grant_cycle(account, subscription, created_by=changed_by)
     logger.info(
         "plan changed",
         extra={"user_id": user.pk, "plan": plan.slug, "by": getattr(changed_by, "pk", None)},
@@ -567,3 +570,20 @@ def model_price_set(
         },
     )
     return price
+
+
+# Placeholder weight for imported models: they stay inactive until an admin sets real weights.
+IMPORTED_WEIGHT = Decimal(1)
+
+
+@transaction.atomic
+def model_prices_import(*, models: list[str]) -> list[ModelPrice]:
+    """Add every model not priced yet as an inactive price (weights to be set by an admin)."""
+    known = set(ModelPrice.objects.filter(model__in=models).values_list("model", flat=True))
+    new = sorted({name.strip() for name in models if name.strip()} - known)
+    return ModelPrice.objects.bulk_create(
+        ModelPrice(
+            model=name, input_weight=IMPORTED_WEIGHT, output_weight=IMPORTED_WEIGHT, active=False
+        )
+        for name in new
+    )

@@ -37,9 +37,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "credits",
     "proxy",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -168,6 +170,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Credit-control gateway of IA SOLARIS.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the bundled sidecar files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # Solaris itself.

@@ -1,0 +1,128 @@
+"""Pieces shared by the admin classes of accounts, credits and proxy."""
+
+import csv
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.functional import Promise
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+
+STATE_COLOURS = {"normal": "#1e7e34", "alert": "#b8860b", "blocked": "#b02a37"}
+# Cells starting with these are formulas to a spreadsheet (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def credits_text(value: int | None) -> str:
+    return number_format(value or 0, force_grouping=True)
+
+
+def money(cents: int) -> str:
+    return "R$ " + number_format(Decimal(cents) / 100, decimal_pos=2, force_grouping=True)
+
+
+def state_badge(state: str, label: str) -> SafeString:
+    colour = STATE_COLOURS.get(state, "#555")
+    return format_html(
+        '<span class="credit-state credit-state-{}" style="background:{};color:#fff;'
+        'padding:2px 8px;border-radius:10px;font-weight:bold;white-space:nowrap">{}</span>',
+        state,
+        colour,
+        label,
+    )
+
+
+def form_page(request: HttpRequest, model_admin: admin.ModelAdmin, *, title: str, **context):
+    """Render an intermediate admin form page (add credits, change plan, refund…)."""
+    return TemplateResponse(
+        request,
+        "backoffice/form_page.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": title,
+            "opts": model_admin.model._meta,
+            **context,
+        },
+    )
+
+
+def require(request: HttpRequest, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is never rewritten from admin, not even by a superuser."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_cell(value) -> str | int:
+    if value is None:
+        return ""
+    if isinstance(value, bool | int):
+        return int(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class CsvExportAdmin(admin.ModelAdmin):
+    """Adds "export-csv/" next to the changelist: the list as filtered, searched and sorted now."""
+
+    csv_columns: list[tuple[str | Promise, Callable]] = []  # (header, row → value)
+    change_list_template = "backoffice/change_list_csv.html"
+
+    def get_urls(self):
+        opts = self.model._meta
+        name = f"{opts.app_label}_{opts.model_name}_export_csv"
+        export = self.admin_site.admin_view(self.export_csv_view)
+        return [path("export-csv/", export, name=name), *super().get_urls()]
+
+    def export_csv_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        rows = changelist.queryset.iterator(chunk_size=2000)
+        writer = csv.writer(_Echo())
+
+        def lines() -> Iterable[str]:
+            yield writer.writerow([str(header) for header, _getter in self.csv_columns])
+            for row in rows:
+                yield writer.writerow(
+                    [csv_cell(getter(row)) for _header, getter in self.csv_columns]
+                )
+
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        filename = f"{self.model._meta.model_name}-{stamp}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        opts = self.model._meta
+        extra_context = {
+            **(extra_context or {}),
+            "csv_export_url_name": f"admin:{opts.app_label}_{opts.model_name}_export_csv",
+            "csv_export_label": _("Export CSV"),
+        }
+        return super().changelist_view(request, extra_context)

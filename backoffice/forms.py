@@ -1,0 +1,155 @@
+import uuid
+from datetime import datetime, time
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from credits.models import CreditPackage, ModelPrice, Plan
+
+MAX_GRANT = 10**12
+
+
+class AddCreditsForm(forms.Form):
+    amount = forms.IntegerField(
+        label=_("credits"),
+        min_value=1,
+        max_value=MAX_GRANT,
+        help_text=_("Whole credits to add, for example 500000."),
+    )
+    reason = forms.CharField(
+        label=_("reason"),
+        max_length=200,
+        help_text=_("Why: shown in the ledger and in the user's history."),
+    )
+    expires_on = forms.DateField(
+        label=_("expires on"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Optional: the credits expire at the end of this day."),
+    )
+    payment_reference = forms.CharField(
+        label=_("payment reference"),
+        max_length=90,
+        required=False,
+        help_text=_("Optional: bank transfer, PIX or invoice identifier."),
+    )
+    # One key per form shown: submitting the same form twice grants once.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {}).setdefault("idempotency_key", uuid.uuid4().hex)
+        super().__init__(*args, **kwargs)
+
+    def clean_expires_on(self):
+        day = self.cleaned_data.get("expires_on")
+        if day is not None and day < timezone.localdate():
+            raise forms.ValidationError(_("The expiry must be today or later."))
+        return day
+
+    def expires_at(self) -> datetime | None:
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        return timezone.make_aware(datetime.combine(day, time.max))
+
+    def ledger_reason(self) -> str:
+        reference = self.cleaned_data.get("payment_reference")
+        reason = self.cleaned_data["reason"]
+        return f"{reason} (ref. {reference})" if reference else reason
+
+
+class ChangePlanForm(forms.Form):
+    plan = forms.ModelChoiceField(label=_("plan"), queryset=Plan.objects.filter(active=True))
+
+
+class SuspendForm(forms.Form):
+    reason = forms.CharField(
+        label=_("reason"), max_length=200, help_text=_("Recorded in the user's history.")
+    )
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label=_("name"), max_length=100, initial="admin")
+
+
+class ConfirmPurchaseForm(forms.Form):
+    payment_reference = forms.CharField(
+        label=_("payment reference"), max_length=200, required=False
+    )
+
+
+class RefundPurchaseForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=200)
+
+
+class PlanAdminForm(forms.ModelForm):
+    class Meta:
+        model = Plan
+        fields = [
+            "name",
+            "slug",
+            "monthly_allowance",
+            "all_models",
+            "allowed_models",
+            "requests_per_minute",
+            "default_max_tokens",
+            "is_default",
+            "active",
+        ]
+
+    def clean_monthly_allowance(self):
+        allowance = self.cleaned_data["monthly_allowance"]
+        if allowance is not None and allowance < 0:
+            raise forms.ValidationError(_("The allowance cannot be negative."))
+        return allowance
+
+    def clean_allowed_models(self):
+        names = self.cleaned_data.get("allowed_models") or []
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise forms.ValidationError(_('Write a list of model names, like ["gpt-4o"].'))
+        return names
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        if cleaned.get("is_default"):
+            other = Plan.objects.filter(is_default=True).exclude(pk=self.instance.pk).first()
+            if other is not None:
+                self.add_error(
+                    "is_default",
+                    _("“%(plan)s” is already the default plan: unset it first.")
+                    % {"plan": other.name},
+                )
+            if not cleaned.get("active", True):
+                self.add_error("active", _("The default plan must be active."))
+        return cleaned
+
+
+class CreditPackageAdminForm(forms.ModelForm):
+    class Meta:
+        model = CreditPackage
+        fields = ["name", "credits", "price_cents", "validity_days", "active"]
+
+    def clean_credits(self):
+        credits = self.cleaned_data["credits"]
+        if credits is not None and credits <= 0:
+            raise forms.ValidationError(_("A package must have more than zero credits."))
+        return credits
+
+
+class ModelPriceAdminForm(forms.ModelForm):
+    class Meta:
+        model = ModelPrice
+        fields = ["model", "input_weight", "output_weight", "max_output_tokens", "active"]
+
+    def _positive(self, name: str):
+        weight = self.cleaned_data[name]
+        if weight is not None and weight <= 0:
+            raise forms.ValidationError(_("Weights must be greater than zero."))
+        return weight
+
+    def clean_input_weight(self):
+        return self._positive("input_weight")
+
+    def clean_output_weight(self):
+        return self._positive("output_weight")

@@ -1,0 +1,46 @@
+"""The staff roles (CONTRACT §7): 'Financeiro' moves credits, 'Suporte' only looks."""
+
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
+
+FINANCE = "Financeiro"
+SUPPORT = "Suporte"
+# Every model of these apps can be viewed by both roles (apps absent from the project are skipped).
+VIEWABLE_APPS = ["accounts", "credits", "proxy", "notifications", "admin"]
+FINANCE_RIGHTS = [
+    "backoffice.grant_credits",
+    "backoffice.confirm_purchase",
+    "backoffice.cancel_purchase",
+    "backoffice.refund_purchase",
+]
+
+
+def roles_sync(*, apps=global_apps) -> None:
+    """Create or complete both groups. Idempotent; never removes a right an admin added."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    # Rights are made by a post_migrate handler that may not have run yet for these apps.
+    installed = {config.label: config for config in global_apps.get_app_configs()}
+    for label in [*VIEWABLE_APPS, "backoffice"]:
+        if label in installed:
+            create_permissions(installed[label], apps=apps, verbosity=0)
+    viewable = [label for label in VIEWABLE_APPS if label in installed]
+    view_rights = list(
+        Permission.objects.filter(
+            content_type__app_label__in=viewable, codename__startswith="view_"
+        )
+    )
+    finance_rights = []
+    for right in FINANCE_RIGHTS:
+        app_label, codename = right.split(".")
+        finance_rights.extend(
+            Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        )
+    support, _created = Group.objects.get_or_create(name=SUPPORT)
+    support.permissions.add(*view_rights)
+    finance, _created = Group.objects.get_or_create(name=FINANCE)
+    finance.permissions.add(*view_rights, *finance_rights)
+
+
+def roles_sync_after_migrate(sender, apps=global_apps, **kwargs) -> None:
+    roles_sync(apps=apps)

@@ -1,0 +1,292 @@
+"""Reads for the admin dashboard, the user list and the admin API. Every function here runs a
+fixed number of queries, whatever the number of users, calls or ledger entries."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from credits.models import Account, Grant, LedgerEntry, Purchase
+from credits.selectors import AccountSummary, account_summary, active_grants_filter
+from proxy.models import CallRecord
+
+BASIS_POINTS = 10_000  # used percent kept as an integer number of hundredths of a percent
+PERIODS = (7, 30, 90)
+
+
+def users_with_credits(queryset: QuerySet[User] | None = None) -> QuerySet[User]:
+    """Users annotated, in SQL, with what account_summary computes for one user.
+
+    credits_granted / credits_left (active grants), credits_available, used_bp (used percent in
+    basis points, rounded down like account_summary), credit_state and last_call_at: the list can
+    sort and filter on them and stays one query however many users it shows.
+    """
+    now = timezone.now()
+    queryset = queryset if queryset is not None else User.objects.all()
+    grants = Grant.objects.filter(active_grants_filter(now), account_id=OuterRef("pk"))
+    per_account = grants.order_by().values("account_id")
+    granted = per_account.annotate(total=Sum("amount")).values("total")
+    left = per_account.annotate(total=Sum("remaining")).values("total")
+    last_call = CallRecord.objects.filter(user_id=OuterRef("pk")).order_by("-created_at")
+    integer = BigIntegerField()
+    return (
+        queryset.annotate(
+            credits_granted=Coalesce(Subquery(granted, output_field=integer), 0),
+            credits_left=Coalesce(Subquery(left, output_field=integer), 0),
+            credits_held=Coalesce(F("account__held"), 0),
+            credits_debt=Coalesce(F("account__debt"), 0),
+            last_call_at=Subquery(last_call.values("created_at")[:1]),
+        )
+        .annotate(
+            credits_available=F("credits_left") - F("credits_debt") - F("credits_held"),
+        )
+        .annotate(
+            used_bp=Case(
+                When(
+                    credits_granted__gt=0,
+                    then=(F("credits_granted") - F("credits_left"))
+                    * BASIS_POINTS
+                    / F("credits_granted"),
+                ),
+                When(credits_available__lte=0, then=Value(BASIS_POINTS)),
+                default=Value(0),
+                output_field=integer,
+            )
+        )
+        .annotate(
+            credit_state=Case(
+                When(credits_available__lte=0, then=Value(Account.State.BLOCKED.value)),
+                When(
+                    used_bp__gte=settings.SOLARIS_ALERT_THRESHOLD * 100,
+                    then=Value(Account.State.ALERT.value),
+                ),
+                default=Value(Account.State.NORMAL.value),
+                output_field=CharField(),
+            )
+        )
+    )
+
+
+def used_percent_of(used_bp: int) -> Decimal:
+    return (Decimal(used_bp) / 100).quantize(Decimal("0.01"))
+
+
+def users_in_state(state: str, queryset: QuerySet[User] | None = None) -> QuerySet[User]:
+    """Customers (users with a credit account) in one credit state; what the dashboard links to."""
+    return users_with_credits(queryset).filter(account__isnull=False, credit_state=state)
+
+
+@dataclass(frozen=True)
+class UserOverview:
+    summary: AccountSummary
+    api_keys: list[ApiKey]
+    recent_calls: list[CallRecord]
+    recent_entries: list[LedgerEntry]
+    admin_history: list[LogEntry]
+
+
+def user_overview(*, user_id: int, limit: int = 15) -> UserOverview:
+    """What the admin's user page shows below the form (8 queries)."""
+    user_type = ContentType.objects.get_for_model(User)
+    return UserOverview(
+        summary=account_summary(user_id=user_id, with_grants=True),
+        api_keys=list(ApiKey.objects.filter(user_id=user_id).order_by("-created_at")),
+        recent_calls=list(
+            CallRecord.objects.filter(user_id=user_id).order_by("-created_at")[:limit]
+        ),
+        recent_entries=list(
+            LedgerEntry.objects.filter(account_id=user_id)
+            .select_related("created_by")
+            .order_by("-id")[:limit]
+        ),
+        admin_history=list(
+            LogEntry.objects.filter(content_type=user_type, object_id=str(user_id))
+            .select_related("user")
+            .order_by("-action_time")[:limit]
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Consumer:
+    user_id: int
+    email: str
+    name: str
+    credits: int
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    model: str
+    credits: int
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    day: date
+    credits: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    days: int
+    start: datetime
+    consumed_today: int
+    consumed_7_days: int
+    consumed_30_days: int
+    consumed_period: int
+    active_users: int
+    purchases_confirmed: int
+    revenue_cents: int
+    purchases_refunded: int
+    purchases_pending: int
+    customers: int
+    users_alert: int
+    users_blocked: int
+    top_consumers: list[Consumer] = field(default_factory=list)
+    per_model: list[ModelUsage] = field(default_factory=list)
+    daily: list[DayUsage] = field(default_factory=list)
+
+
+def _day_start(moment: datetime) -> datetime:
+    return timezone.localtime(moment).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def dashboard_get(*, days: int = 30, now: datetime | None = None, top: int = 10) -> Dashboard:
+    """Every number of the dashboard page in 7 queries, for the last `days` days (today included)."""
+    if days not in PERIODS:
+        raise ValueError(f"days must be one of {PERIODS}")
+    now = now or timezone.now()
+    today = _day_start(now)
+    start = today - timedelta(days=days - 1)
+    usage = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE)
+    in_period = usage.filter(created_at__gte=start)
+
+    def spent(since: datetime) -> Sum:
+        return Sum("amount", filter=Q(created_at__gte=since), default=0)
+
+    totals = usage.filter(created_at__gte=min(start, today - timedelta(days=29))).aggregate(
+        today=spent(today),
+        week=spent(today - timedelta(days=6)),
+        month=spent(today - timedelta(days=29)),
+        period=spent(start),
+        active=Count("account_id", distinct=True, filter=Q(created_at__gte=start)),
+    )
+    confirmed = Q(
+        paid_at__gte=start, status__in=[Purchase.Status.CREDITED, Purchase.Status.REFUNDED]
+    )
+    purchases = Purchase.objects.aggregate(
+        confirmed=Count("pk", filter=confirmed),
+        revenue=Sum(
+            "price_cents", filter=confirmed & Q(status=Purchase.Status.CREDITED), default=0
+        ),
+        refunded=Count("pk", filter=confirmed & Q(status=Purchase.Status.REFUNDED)),
+        pending=Count("pk", filter=Q(status__in=[Purchase.Status.REQUESTED, Purchase.Status.PAID])),
+    )
+    states = dict(
+        users_with_credits(User.objects.filter(account__isnull=False))
+        .order_by()
+        .values("credit_state")
+        .annotate(n=Count("pk"))
+        .values_list("credit_state", "n")
+    )
+    top_rows = (
+        in_period.order_by()
+        .values("account_id", "account__user__email", "account__user__name")
+        .annotate(total=Sum("amount"))
+        .order_by("total", "account_id")[:top]
+    )
+    model_credits = (
+        in_period.order_by().values("hold__model").annotate(total=Sum("amount")).order_by("total")
+    )
+    model_calls = {
+        row["model"]: row
+        for row in CallRecord.objects.filter(created_at__gte=start)
+        .order_by()
+        .values("model")
+        .annotate(
+            calls=Count("pk"),
+            prompt=Sum("prompt_tokens", default=0),
+            completion=Sum("completion_tokens", default=0),
+        )
+    }
+    per_model = []
+    for row in model_credits:
+        name = row["hold__model"] or "—"
+        calls: dict[str, Any] = dict(model_calls.pop(name, {}))
+        per_model.append(
+            ModelUsage(
+                name,
+                -row["total"],
+                calls.get("calls", 0),
+                calls.get("prompt", 0),
+                calls.get("completion", 0),
+            )
+        )
+    per_model.extend(
+        ModelUsage(name, 0, row["calls"], row["prompt"], row["completion"])
+        for name, row in sorted(model_calls.items())
+    )
+    by_day = dict(
+        in_period.order_by()
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(total=Sum("amount"))
+        .values_list("day", "total")
+    )
+    first_day = start.date()
+    daily = [
+        DayUsage(first_day + timedelta(days=i), -by_day.get(first_day + timedelta(days=i), 0))
+        for i in range(days)
+    ]
+    return Dashboard(
+        days=days,
+        start=start,
+        consumed_today=-totals["today"],
+        consumed_7_days=-totals["week"],
+        consumed_30_days=-totals["month"],
+        consumed_period=-totals["period"],
+        active_users=totals["active"],
+        purchases_confirmed=purchases["confirmed"],
+        revenue_cents=purchases["revenue"],
+        purchases_refunded=purchases["refunded"],
+        purchases_pending=purchases["pending"],
+        customers=sum(states.values()),
+        users_alert=states.get(Account.State.ALERT, 0),
+        users_blocked=states.get(Account.State.BLOCKED, 0),
+        top_consumers=[
+            Consumer(
+                row["account_id"],
+                row["account__user__email"],
+                row["account__user__name"],
+                -row["total"],
+            )
+            for row in top_rows
+        ],
+        per_model=per_model,
+        daily=daily,
+    )

@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy
+
+from backoffice.admin_tools import CsvExportAdmin, ReadOnlyAdmin
+from proxy.models import CallRecord
+
+
+@admin.register(CallRecord)
+class CallRecordAdmin(CsvExportAdmin, ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "user",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "credits",
+        "status_code",
+        "end_reason",
+        "stream",
+        "duration_ms",
+    ]
+    list_filter = ["end_reason", "stream", "status_code", "model"]
+    search_fields = ["request_id", "user__email", "model", "conversation_id"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    csv_columns = [
+        (gettext_lazy("request id"), lambda call: call.request_id),
+        (gettext_lazy("created at"), lambda call: call.created_at.isoformat()),
+        (gettext_lazy("user"), lambda call: call.user.email if call.user else ""),
+        (gettext_lazy("model"), lambda call: call.model),
+        (gettext_lazy("prompt tokens"), lambda call: call.prompt_tokens),
+        (gettext_lazy("completion tokens"), lambda call: call.completion_tokens),
+        (gettext_lazy("credits"), lambda call: call.credits),
+        (gettext_lazy("HTTP status"), lambda call: call.status_code),
+        (gettext_lazy("end reason"), lambda call: call.end_reason),
+        (gettext_lazy("stream"), lambda call: call.stream),
+        (gettext_lazy("duration (ms)"), lambda call: call.duration_ms),
+        (gettext_lazy("conversation id"), lambda call: call.conversation_id),
+    ]
