@@ -34,3 +34,9 @@ def spend(eco, django_capture_on_commit_callbacks):
             credits.hold_settle(request_id=request_id, prompt_tokens=0, completion_tokens=amount)
 
     return spend
+
+
+def celery_reconnect() -> None:
+    """Forget pooled broker connections, so the next publish goes to the current broker_url."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None

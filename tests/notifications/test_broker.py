@@ -11,6 +11,7 @@ from credits.models import Account, LedgerEntry
 from notifications import services
 from notifications.models import Notification
 from solaris.celery import app as celery_app
+from tests.notifications.conftest import celery_reconnect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,9 +28,9 @@ def broker_down():
     saved = celery_app.conf.broker_url, celery_app.conf.task_always_eager
     celery_app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
     celery_app.conf.task_always_eager = False
-    celery_app.close()  # drop pooled connections made for the previous broker
+    celery_reconnect()
     yield
-    celery_app.close()
+    celery_reconnect()
     celery_app.conf.broker_url, celery_app.conf.task_always_eager = saved
 
 

@@ -21,6 +21,7 @@ from credits import services as credits
 from notifications.models import Notification
 from notifications.tasks import sweep_notifications
 from solaris.celery import app as celery_app
+from tests.notifications.conftest import celery_reconnect
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -127,9 +128,9 @@ def worker(smtp, tmp_path):
 def real_broker():
     saved = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
-    celery_app.close()
+    celery_reconnect()
     yield
-    celery_app.close()
+    celery_reconnect()
     celery_app.conf.task_always_eager = saved
 
 
@@ -169,7 +170,7 @@ def test_after_a_broker_outage_the_sweep_delivers_exactly_once(
     inbox, _port = smtp
     working_broker = celery_app.conf.broker_url
     celery_app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"  # the outage
-    celery_app.close()
+    celery_reconnect()
     credits.hold_create(user=user, request_id="w-2", price=eco, prompt_tokens=0, max_tokens=100_000)
     credits.hold_settle(request_id="w-2", prompt_tokens=0, completion_tokens=100_000)
     notification = Notification.objects.get()
@@ -177,7 +178,7 @@ def test_after_a_broker_outage_the_sweep_delivers_exactly_once(
     assert notification.state == Notification.State.PENDING
 
     celery_app.conf.broker_url = working_broker  # the broker is back
-    celery_app.close()
+    celery_reconnect()
     # A few minutes later beat publishes the sweep; the worker runs it and then the delivery.
     Notification.objects.filter(pk=notification.pk).update(
         created_at=notification.created_at
