@@ -68,7 +68,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("state"))
     def state_display(self, obj: Notification) -> str:
-        return Notification.State(obj.state).label
+        return str(Notification.State(obj.state).label)
 
     @admin.display(description=_("last error"))
     def short_error(self, obj: Notification) -> str:

@@ -28,8 +28,12 @@ logger = logging.getLogger(__name__)
 STATEMENT_PATH = "/conta/"
 BUY_PATH = "/conta/comprar/"
 LANGUAGES = ("pt-br", "en")
-STATE_RANK = {Account.State.NORMAL: 0, Account.State.ALERT: 1, Account.State.BLOCKED: 2}
-STATE_KIND = {
+STATE_RANK: dict[str, int] = {
+    Account.State.NORMAL: 0,
+    Account.State.ALERT: 1,
+    Account.State.BLOCKED: 2,
+}
+STATE_KIND: dict[str, str] = {
     Account.State.ALERT: Notification.Kind.CREDITS_ALERT,
     Account.State.BLOCKED: Notification.Kind.CREDITS_BLOCKED,
 }

@@ -13,7 +13,7 @@ def _portuguese() -> bool:
 
 
 def _group(digits: str, separator: str) -> str:
-    groups = []
+    groups: list[str] = []
     while len(digits) > 3:
         digits, tail = digits[:-3], digits[-3:]
         groups.insert(0, tail)
