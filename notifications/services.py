@@ -130,12 +130,18 @@ def notification_credit_state(
 
 @transaction.atomic
 def notification_credits_refused(*, user_id: int) -> Notification | None:
-    """A call was refused for credits (its own transaction rolled back): blocked, once per crossing."""
+    """A call was refused for credits (its own transaction rolled back): blocked, once per crossing.
+
+    Only when the account is nearly out (alert or blocked): a refusal with most credits left means
+    one oversized request, not an empty account, and is answered by the 429 alone.
+    """
     account = credit_services.account_lock(user_id=user_id)
     if account.notified_state == Account.State.BLOCKED:
         return None
-    _notified_state_set(account, Account.State.BLOCKED)
     position = credit_selectors.credit_position(user_id=user_id)
+    if position.state == Account.State.NORMAL:
+        return None
+    _notified_state_set(account, Account.State.BLOCKED)
     return _credit_state_notification(account, Account.State.BLOCKED, position)
 
 

@@ -111,6 +111,17 @@ def test_a_call_refused_for_credits_sends_the_blocked_email_once(
     assert first.sent_at is not None  # …which happened on commit
 
 
+def test_an_oversized_request_refused_with_most_credits_left_is_not_blocked(user, spend, eco):
+    spend(user, 50_000)
+    with pytest.raises(credits.InsufficientCredits):
+        credits.hold_create(
+            user=user, request_id="huge", price=eco, prompt_tokens=60_000, max_tokens=1000
+        )
+    assert notification_credits_refused(user_id=user.pk) is None
+    assert notified_state(user) == Account.State.NORMAL
+    assert kinds(user) == []
+
+
 def test_a_purchase_after_blocked_rearms_both_alert_and_blocked(user, spend):
     spend(user, 100_000)
     assert kinds(user) == [BLOCKED]
