@@ -152,6 +152,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_start": 0,
     "interval_step": 0.5,
     "socket_connect_timeout": 2,
+    "socket_timeout": 3,
 }
 # A dead broker must not hold up the credit change that enqueues: fail fast, the outbox sweep retries.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
