@@ -174,3 +174,32 @@ def ledger_violations() -> list[LedgerViolation]:
             )
         )
     return violations
+
+
+@dataclass(frozen=True)
+class CreditPosition:
+    available: int
+    granted: int
+    used: int
+    used_percent: Decimal
+    state: str
+
+
+def credit_position(*, user_id: int) -> CreditPosition:
+    """Available, used percent and state in one aggregate (2 queries): cheap enough to run inside
+    a service that already holds the account lock."""
+    now = timezone.now()
+    held, debt = Account.objects.values_list("held", "debt").get(pk=user_id)
+    totals = Grant.objects.filter(active_grants_filter(now), account_id=user_id).aggregate(
+        granted=Sum("amount"), left=Sum("remaining")
+    )
+    granted, left = totals["granted"] or 0, totals["left"] or 0
+    available = left - debt - held
+    percent = used_percent(granted=granted, used=granted - left, available=available)
+    return CreditPosition(
+        available=available,
+        granted=granted,
+        used=granted - left,
+        used_percent=percent,
+        state=credit_state(used_percent=percent, available=available),
+    )

@@ -29,6 +29,7 @@ from credits.models import (
     Purchase,
     Subscription,
 )
+from notifications import services as notification_services
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ def _grant(
         reason=reason,
         created_by=created_by,
     )
+    notification_services.notification_credit_state(account=account, credits_added=True)
     return grant
 
 
@@ -230,7 +232,7 @@ def purchase_request(
         raise ValidationError(_("The amount must be a positive number of credits."), code="amount")
     if price_cents is None or price_cents < 0:
         raise ValidationError(_("The price must be zero or more."), code="price")
-    return Purchase.objects.create(
+    purchase = Purchase.objects.create(
         user=user,
         package=package,
         credits=credits,
@@ -239,6 +241,8 @@ def purchase_request(
         method=method,
         idempotency_key=idempotency_key,
     )
+    notification_services.notification_purchase_requested(purchase=purchase)
+    return purchase
 
 
 def _lock_purchase(purchase: Purchase) -> tuple[Account, Purchase]:
@@ -280,6 +284,7 @@ def purchase_confirm(
     purchase.save(
         update_fields=["status", "paid_at", "confirmed_by", "payment_reference", "updated_at"]
     )
+    notification_services.notification_purchase_confirmed(purchase=purchase)
     return purchase
 
 
@@ -409,7 +414,7 @@ def hold_settle(
         logger.warning(
             "usage above its hold", extra={"hold_amount": hold.amount, "charged": charge}
         )
-    return _append(
+    entry = _append(
         account,
         kind=LedgerEntry.Kind.USAGE,
         amount=-charge,
@@ -418,6 +423,8 @@ def hold_settle(
         flagged=flagged,
         reason=hold.model,
     )
+    notification_services.notification_credit_state(account=account)
+    return entry
 
 
 @transaction.atomic
@@ -545,6 +552,7 @@ def cycles_renew(*, now: datetime | None = None) -> int:
                 subscription.cycle_end = add_months(subscription.cycle_start)
             subscription.save(update_fields=["cycle_start", "cycle_end"])
             _grant_cycle(account, subscription)
+            notification_services.notification_cycle_renewed(subscription=subscription)
             renewed += 1
     return renewed
 

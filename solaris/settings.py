@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "credits",
     "proxy",
     "backoffice",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +139,8 @@ SOLARIS_SERVE_STATIC = env.bool("SOLARIS_SERVE_STATIC", default=True)
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IA SOLARIS <nao-responda@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# An unresponsive SMTP server must not hold a worker (or an eager request) for long.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # Celery: Redis broker in production; eager, in-process tasks when there is no Redis.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
@@ -146,12 +149,27 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 3,
+}
+# A dead broker must not hold up the credit change that enqueues: fail fast, the outbox sweep retries.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "renew-cycles": {"task": "credits.tasks.renew_cycles", "schedule": 300.0},
     "expire-grants": {"task": "credits.tasks.expire_grants", "schedule": 300.0},
     "reap-holds": {"task": "credits.tasks.reap_holds", "schedule": 60.0},
+    "sweep-notifications": {"task": "notifications.tasks.sweep_notifications", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -181,6 +199,16 @@ LITELLM_API_KEY = env.str("LITELLM_API_KEY", default="")
 SOLARIS_PUBLIC_URL = env.str("SOLARIS_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 SOLARIS_PURCHASE_EMAIL = env.str("SOLARIS_PURCHASE_EMAIL", default="compras@localhost")
 SOLARIS_ALERT_THRESHOLD = env.int("SOLARIS_ALERT_THRESHOLD", default=80)
+# Notification delivery (docs/notifications.md): attempts, backoff, lease and sweep delay.
+SOLARIS_NOTIFICATION_MAX_ATTEMPTS = env.int("SOLARIS_NOTIFICATION_MAX_ATTEMPTS", default=8)
+SOLARIS_NOTIFICATION_RETRY_SECONDS = env.int("SOLARIS_NOTIFICATION_RETRY_SECONDS", default=30)
+SOLARIS_NOTIFICATION_RETRY_MAX_SECONDS = env.int(
+    "SOLARIS_NOTIFICATION_RETRY_MAX_SECONDS", default=3600
+)
+SOLARIS_NOTIFICATION_LEASE_SECONDS = env.int("SOLARIS_NOTIFICATION_LEASE_SECONDS", default=120)
+SOLARIS_NOTIFICATION_SWEEP_AFTER_SECONDS = env.int(
+    "SOLARIS_NOTIFICATION_SWEEP_AFTER_SECONDS", default=180
+)
 SOLARIS_HOLD_MAX_AGE_SECONDS = env.int("SOLARIS_HOLD_MAX_AGE_SECONDS", default=900)
 # The smallest answer worth admitting when max_tokens has to be lowered to fit the balance.
 SOLARIS_MIN_ANSWER_TOKENS = env.int("SOLARIS_MIN_ANSWER_TOKENS", default=256)
