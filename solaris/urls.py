@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from accounts.views import MeView
 from solaris import health
@@ -9,4 +9,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/me", MeView.as_view(), name="api-me"),
     path("admin/", admin.site.urls),
+    path("", include("portal.urls")),
 ]
