@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone, translation
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from rest_framework.authentication import SessionAuthentication
@@ -370,6 +370,15 @@ class BalanceView(WidgetCorsMixin, APIView):
         return response
 
 
+def _widget_next(data) -> str:
+    """Where the sign-in link lands: a page of the account area, the statement by default."""
+    target = data.get("next") if isinstance(data, dict) else None
+    account = reverse("portal:statement")
+    if isinstance(target, str) and target.startswith(account) and "//" not in target:
+        return target
+    return account
+
+
 class WidgetLoginLinkView(WidgetCorsMixin, APIView):
     """POST /api/v1/me/login-link: a single-use, short-lived URL that signs the LibreChat user in
     on Solaris, so no long-lived secret is ever put in a URL."""
@@ -382,7 +391,7 @@ class WidgetLoginLinkView(WidgetCorsMixin, APIView):
         _link, raw = login_link_create(
             user=request.user, channel=LoginLink.Channel.LIBRECHAT, ttl=ttl
         )
-        url = _login_link_url(raw) + "?next=" + reverse("portal:statement")
+        url = _login_link_url(raw) + "?" + urlencode({"next": _widget_next(request.data)})
         response = Response({"url": url, "expires_in": settings.SOLARIS_WIDGET_LINK_TTL_SECONDS})
         response["Cache-Control"] = "no-store"
         return response
