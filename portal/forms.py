@@ -1,6 +1,7 @@
 from datetime import date, datetime, time, timedelta
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -47,6 +48,13 @@ class PeriodForm(forms.Form):
             datetime.combine(start, time.min, tzinfo=zone),
             datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
         )
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """E-mail addresses are stored lower-case; people type them any way."""
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip().lower()
 
 
 class ApiKeyCreateForm(forms.Form):

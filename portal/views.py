@@ -41,7 +41,13 @@ from credits.services import purchase_request
 from portal import selectors
 from portal.charts import bar_chart
 from portal.cors import WidgetCorsMixin
-from portal.forms import ApiKeyCreateForm, LoginLinkRequestForm, PeriodForm, PurchaseRequestForm
+from portal.forms import (
+    ApiKeyCreateForm,
+    EmailAuthenticationForm,
+    LoginLinkRequestForm,
+    PeriodForm,
+    PurchaseRequestForm,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +78,7 @@ def account_page(view):
 
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
+    authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
 
 

@@ -82,14 +82,16 @@
   }
 
   function request(path, method, body) {
-    var headers = {};
-    if (token) { headers.Authorization = "Bearer " + token; }
+    var headers = {}, sent = token;
+    // Another origin knows the user only by LibreChat's token: wait until the page has used it.
+    if (!sent && !sameSite(base)) { return Promise.reject(401); }
+    if (sent) { headers.Authorization = "Bearer " + sent; }
     if (body) { headers["Content-Type"] = "application/json"; }
     return nativeFetch.call(window, base + path, {
       method: method || "GET", headers: headers, body: body ? JSON.stringify(body) : undefined,
       credentials: sameSite(base) ? "same-origin" : "omit", cache: "no-store"
     }).then(function (res) {
-      if (res.status === 401 && token) { token = null; }
+      if (res.status === 401 && sent && token === sent) { token = null; }
       return res.ok ? res.json() : Promise.reject(res.status);
     });
   }
