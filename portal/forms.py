@@ -15,9 +15,11 @@ class PeriodForm(forms.Form):
     """The period (inclusive dates, local time) and model the statement and call list show."""
 
     start = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput({"type": "date"})
+        label=_("From"), required=False, widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d")
     )
-    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput({"type": "date"}))
+    end = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d")
+    )
     model = forms.CharField(label=_("Model"), required=False, max_length=200)
 
     @staticmethod

@@ -3,6 +3,8 @@
 from django import template
 from django.utils.translation import get_language
 
+from portal.labels import LABELS
+
 register = template.Library()
 
 
@@ -38,3 +40,9 @@ def brl(cents) -> str:
 def percent(value) -> str:
     """A Decimal percentage with the language's decimal mark, e.g. 85,50."""
     return str(value).replace(".", _separators()[1])
+
+
+@register.filter
+def label(value: str, group: str) -> str:
+    """The user-facing name of a stored choice, e.g. {{ entry.kind|label:"entry" }}."""
+    return str(LABELS[group].get(value, value))
