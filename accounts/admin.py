@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import ApiKey, Integration, User
+from accounts.models import ApiKey, Integration, LoginLink, User
 
 
 @admin.register(User)
@@ -39,4 +39,19 @@ class IntegrationAdmin(admin.ModelAdmin):
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(LoginLink)
+class LoginLinkAdmin(admin.ModelAdmin):
+    """Read-only audit of sign-in links; the token itself is never stored."""
+
+    list_display = ["user", "channel", "created_at", "expires_at", "used_at"]
+    list_filter = ["channel"]
+    search_fields = ["user__email"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

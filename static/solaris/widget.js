@@ -7,7 +7,9 @@
   window.__solarisWidget = true;
   var me = document.currentScript;
   var opt = function (name) { return me && me.getAttribute("data-" + name); };
-  var base = (opt("solaris-url") || (me ? new URL(me.src, location.href).origin : location.origin)).replace(/\/$/, "");
+  // Solaris lives where the script came from (path prefix included) unless data-solaris-url says so.
+  var base = (opt("solaris-url") || (me ? new URL(me.src, location.href).href : location.origin)
+    .replace(/\/static\/solaris\/widget\.js([?#].*)?$/, "")).replace(/\/$/, "");
   var every = Math.max(15, +(opt("interval") || 60)) * 1000;
   var lang = (opt("lang") || document.documentElement.lang || navigator.language || "pt").toLowerCase();
   var EN = lang.indexOf("en") === 0;

@@ -84,14 +84,16 @@ def sign_in(page, live_server, email="ana@example.com"):
     page.wait_for_url(re.compile(r"/conta/$"))
 
 
-def test_user_signs_in_and_sees_the_available_credits(page, live_server, seeded, spend):
+def test_user_signs_in_and_sees_the_available_credits(page, live_server, seeded, spend, settings):
     spend(seeded, 12_345)
     sign_in(page, live_server)
     assert page.locator("#available").inner_text() == "87.655"
     assert page.locator("#used-percent").inner_text() == "12,34 %"
     assert page.locator("#alert-modal").is_visible() is False
     assert page.locator("#blocked-modal").is_visible() is False
-    assert page.context.cookies()[0]["name"] in {"sessionid", "csrftoken"}
+    # With DEBUG off the cookies are Secure; Chromium keeps them on http://localhost all the same.
+    session = next(c for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
+    assert session["secure"] is settings.SESSION_COOKIE_SECURE
     shot(page, "statement")
 
 
@@ -145,7 +147,7 @@ def test_purchase_request_appears_pending(page, live_server, seeded, package):
 def librechat_page(live_server, token: str) -> str:
     return f"""<!DOCTYPE html><html lang="pt-BR"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>LibreChat</title>
-<script src="{live_server.url}/static/solaris/widget.js" data-solaris-url="{live_server.url}" defer></script>
+<script src="{live_server.url}/static/solaris/widget.js" defer></script>
 </head><body style="font-family:sans-serif;margin:0;padding:1rem"><h1>LibreChat (test page)</h1>
 <p>A page standing in for LibreChat: it calls its own API with its access token.</p>
 <script>
