@@ -6,6 +6,7 @@ credits.selectors.account_summary everywhere, so the page, the API and the widge
 
 import csv
 import logging
+import smtplib
 import uuid
 from datetime import timedelta
 
@@ -118,12 +119,19 @@ def login_link_request(request):
                 "url": _login_link_url(raw),
                 "minutes": settings.SOLARIS_LOGIN_LINK_TTL_MINUTES,
             }
-            with translation.override(user.language):
-                send_mail(
-                    _("Your IA SOLARIS sign-in link"),
-                    render_to_string("registration/login_link_email.txt", context),
-                    None,
-                    [user.email],
+            try:
+                with translation.override(user.language):
+                    send_mail(
+                        _("Your IA SOLARIS sign-in link"),
+                        render_to_string("registration/login_link_email.txt", context),
+                        None,
+                        [user.email],
+                    )
+            except (OSError, smtplib.SMTPException):
+                logger.exception("sign-in link e-mail not sent", extra={"user_id": user.pk})
+                form.add_error(None, _("We could not send the e-mail right now. Try again soon."))
+                return render(
+                    request, "registration/login_link_request.html", {"form": form}, status=503
                 )
         return render(request, "registration/login_link_sent.html", {"email": email})
     return render(request, "registration/login_link_request.html", {"form": form})

@@ -120,7 +120,7 @@
     ".alert .m i{background:#fd7e14}.blocked .m i{background:#fa5252}.p{position:fixed;right:16px;bottom:64px;z-index:2147483000;background:#fff;color:#1d2330;border-radius:12px;padding:12px 16px;box-shadow:0 8px 30px rgba(0,0,0,.3);min-width:220px}" +
     ".p a,.d a{color:#d9480f;display:block;margin-top:6px}.o{position:fixed;inset:0;z-index:2147483001;background:rgba(20,24,33,.55);display:flex;align-items:center;justify-content:center;padding:16px}" +
     ".d{background:#fff;color:#1d2330;border-radius:12px;padding:20px;max-width:460px;width:100%;max-height:90vh;overflow:auto}.d h2{font-size:18px;font-weight:700;margin:0 0 8px}.blk h2{color:#c92a2a}" +
-    ".d ul{padding:0;list-style:none}.d li{padding:6px 0;border-bottom:1px solid #dfe3ea}.d button,.d .b{margin-top:12px;background:#d9480f;color:#fff;border:0;border-radius:6px;padding:8px 14px;cursor:pointer;display:inline-block;text-decoration:none}";
+    ".d ul{padding:0;list-style:none}.d li{padding:6px 0;border-bottom:1px solid #dfe3ea}.d button,.d .b{margin-top:12px;background:#d9480f;color:#fff;border:0;border-radius:6px;padding:8px 14px;cursor:pointer;display:inline-block;text-decoration:none}.d .s{background:#fff;color:#1d2330;border:1px solid #c5cbd6}";
 
   function mount() {
     var host = el("div");
@@ -215,7 +215,7 @@
       dialog.appendChild(buy);
       dialog.appendChild(document.createTextNode(" "));
     }
-    var close = el("button", "", blocked ? T.close : T.ok);
+    var close = el("button", blocked ? "s" : "", blocked ? T.close : T.ok);
     close.type = "button";
     close.onclick = function () {
       if (!blocked) { try { localStorage.setItem(DISMISSED + d.alert_key, "1"); } catch (e) { /* private mode */ } }

@@ -167,3 +167,13 @@ def test_numbers_are_formatted_per_language(client, user, amount):
         assert (credits(amount), brl(499_990)) == ("1.234.567", "R$ 4.999,90")
     with translation.override("en"):
         assert (credits(-amount), brl(5)) == ("-1,234,567", "R$ 0,05".replace(",", "."))
+
+
+def test_login_link_mail_failure_is_explained_and_the_link_unusable(client, user, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens on discard
+    settings.EMAIL_TIMEOUT = 2
+    response = client.post(LINK, {"email": user.email})
+    assert response.status_code == 503
+    assert "e-mail" in response.content.decode()
+    assert response.context["form"].non_field_errors()
