@@ -30,7 +30,7 @@ class WidgetCorsMixin:
                 response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
                 response["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
         else:
-            response = super().dispatch(request, *args, **kwargs)
+            response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         origin = allowed_origin(request)
         if origin:
             response["Access-Control-Allow-Origin"] = origin

@@ -28,8 +28,8 @@ class PeriodForm(forms.Form):
         today = timezone.localdate()
         return {"start": today.replace(day=1), "end": today, "model": ""}
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict:
+        data = super().clean() or {}
         default = self.default_period()
         start = data.get("start") or default["start"]
         end = data.get("end") or default["end"]

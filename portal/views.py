@@ -248,7 +248,10 @@ def calls_csv(request):
     """Every call of the chosen period and model as CSV (the same filter as the page)."""
     form = PeriodForm(request.GET)
     if not form.is_valid():
-        return HttpResponse(" ".join(form.non_field_errors()) or _("Invalid period."), status=400)
+        return HttpResponse(
+            " ".join(str(error) for error in form.non_field_errors()) or _("Invalid period."),
+            status=400,
+        )
     period = form.cleaned_data
     start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
     calls = selectors.calls_list(

@@ -15,7 +15,7 @@ def _separators() -> tuple[str, str]:
 
 def _group(number: int, separator: str) -> str:
     digits = str(abs(number))
-    groups = []
+    groups: list[str] = []
     while digits:
         groups.insert(0, digits[-3:])
         digits = digits[:-3]
