@@ -142,22 +142,22 @@
     root.appendChild(box);
     root.appendChild(panel);
   }
-  function link(text, path) {
+  // Links go to Solaris's public address (SOLARIS_PUBLIC_URL), where the user's session lives.
+  function link(text, url) {
     var a = el("a", "", text);
-    a.href = base + path;
+    a.href = url;
     a.target = "_blank";
     a.rel = "noopener";
-    a.onclick = function (event) { if (token) { event.preventDefault(); signedOpen(path); } };
+    a.onclick = function (event) { if (token) { event.preventDefault(); signedOpen(url); } };
     return a;
   }
   // The LibreChat token never goes in a URL: it buys a single-use, short-lived sign-in link.
-  function signedOpen(path) {
+  function signedOpen(url) {
     var win = window.open("about:blank", "_blank");
-    request("/api/v1/me/login-link", "POST", { next: path }).then(function (r) {
+    request("/api/v1/me/login-link", "POST", { next: new URL(url).pathname }).then(function (r) {
       if (win) { win.opener = null; win.location = r.url; } else { location.href = r.url; }
-    }, function () { if (win) { win.location = base + path; } });
+    }, function () { if (win) { win.location = url; } });
   }
-  function pathOf(url) { try { return new URL(url).pathname; } catch (e) { return "/conta/"; } }
   function render(d) {
     data = d;
     if (!root) { mount(); }
@@ -175,8 +175,8 @@
     panel.textContent = "";
     if (d.plan) { panel.appendChild(el("div", "", T.plan + ": " + d.plan.name)); }
     if (d.renews_at) { panel.appendChild(el("div", "", T.renews + ": " + new Date(d.renews_at).toLocaleDateString(EN ? "en" : "pt-BR"))); }
-    panel.appendChild(link(T.statement, pathOf(d.statement_url)));
-    panel.appendChild(link(T.buy, pathOf(d.purchase_url)));
+    panel.appendChild(link(T.statement, d.statement_url));
+    panel.appendChild(link(T.buy, d.purchase_url));
     if (d.state === "blocked") {
       if (!blockedSeen) { blockedSeen = true; show(true); }
     } else if (d.state === "alert" && !dismissed(d.alert_key)) {
@@ -199,7 +199,7 @@
     var list = el("ul");
     d.packages.forEach(function (p) {
       var item = el("li", "", p.name + " — " + fmt(p.credits) + " " + T.credits + " · R$ " + (p.price_cents / 100).toFixed(2).replace(".", EN ? "." : ","));
-      item.appendChild(link(T.buy, pathOf(p.request_url)));
+      item.appendChild(link(T.buy, p.request_url));
       list.appendChild(item);
     });
     dialog.appendChild(list);
@@ -210,7 +210,7 @@
     mail.appendChild(address);
     dialog.appendChild(mail);
     if (blocked) {
-      var buy = link(T.buy, pathOf(d.purchase_url));
+      var buy = link(T.buy, d.purchase_url);
       buy.className = "b";
       dialog.appendChild(buy);
       dialog.appendChild(document.createTextNode(" "));
