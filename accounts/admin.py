@@ -12,7 +12,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.models import ApiKey, Integration, User
+from accounts.models import ApiKey, Integration, LoginLink, User
 from accounts.services import api_key_create, user_reactivate, user_suspend
 from backoffice.admin_tools import credits_text, form_page, require, state_badge
 from backoffice.forms import AddCreditsForm, ApiKeyForm, ChangePlanForm, SuspendForm
@@ -328,4 +328,19 @@ class IntegrationAdmin(admin.ModelAdmin):
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(LoginLink)
+class LoginLinkAdmin(admin.ModelAdmin):
+    """Read-only audit of sign-in links; the token itself is never stored."""
+
+    list_display = ["user", "channel", "created_at", "expires_at", "used_at"]
+    list_filter = ["channel"]
+    search_fields = ["user__email"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

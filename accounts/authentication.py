@@ -1,6 +1,7 @@
 from django.utils.translation import gettext as _
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from accounts.librechat import librechat_user_from_token
 from accounts.models import Integration
 from accounts.selectors import key_find
 from accounts.services import identity_resolve, key_touch, user_ensure_active
@@ -43,6 +44,22 @@ class ApiKeyAuthentication(BaseAuthentication):
             user_ensure_active(user=user)
         key_touch(key=key)
         return user, key
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="solaris"'
+
+
+class LibreChatJWTAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <LibreChat access token>` (HS256 JWT signed with its JWT_SECRET).
+
+    Solaris keys are left to ApiKeyAuthentication; a bearer token that is neither is refused (401).
+    """
+
+    def authenticate(self, request):
+        raw = bearer_token(request)
+        if not raw or raw.startswith("sol-"):
+            return None
+        return librechat_user_from_token(token=raw), None
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="solaris"'

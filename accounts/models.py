@@ -123,3 +123,30 @@ class Integration(KeyBase):
     class Meta:
         verbose_name = _("integration")
         verbose_name_plural = _("integrations")
+
+
+class LoginLink(models.Model):
+    """A single-use, short-lived sign-in link (stored as a hash, like keys)."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("e-mail")
+        LIBRECHAT = "librechat", _("LibreChat session")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="login_links",
+        verbose_name=_("user"),
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("login link")
+        verbose_name_plural = _("login links")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.channel} {self.created_at:%Y-%m-%d %H:%M}"

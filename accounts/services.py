@@ -1,5 +1,6 @@
 import logging
 import re
+import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -9,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import keys
-from accounts.models import ApiKey, Integration, User
+from accounts.models import ApiKey, Integration, LoginLink, User
 from accounts.selectors import user_find
 from solaris.errors import AccountSuspended, UserIdentityMissing
 
@@ -155,3 +156,34 @@ def user_reactivate(*, user: User) -> bool:
     changed = User.objects.filter(pk=user.pk, is_suspended=True).update(is_suspended=False)
     user.is_suspended = False
     return bool(changed)
+
+
+def login_link_create(*, user: User, channel: str, ttl: timedelta) -> tuple[LoginLink, str]:
+    """A single-use sign-in token; the plaintext is returned once and only its hash is stored."""
+    raw = secrets.token_urlsafe(32)
+    link = LoginLink.objects.create(
+        user=user,
+        channel=channel,
+        token_hash=keys.hash_key(raw),
+        expires_at=timezone.now() + ttl,
+    )
+    return link, raw
+
+
+def login_link_consume(*, raw_token: str) -> User | None:
+    """The link's user if the token is valid, unused and unexpired; it can never be used again.
+
+    One conditional UPDATE marks it used, so two clicks racing each other sign in once.
+    """
+    now = timezone.now()
+    link = (
+        LoginLink.objects.select_related("user").filter(token_hash=keys.hash_key(raw_token)).first()
+    )
+    if link is None:
+        return None
+    claimed = LoginLink.objects.filter(pk=link.pk, used_at__isnull=True, expires_at__gt=now).update(
+        used_at=now
+    )
+    if not claimed or not link.user.is_active or link.user.is_suspended:
+        return None
+    return link.user

@@ -20,6 +20,19 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
+class LibreChatTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.LibreChatJWTAuthentication"
+    name = "LibreChatToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "LibreChat's own access token (HS256, signed with its JWT_SECRET).",
+        }
+
+
 class MeViewSchema(OpenApiViewExtension):
     """accounts.views.MeView is a plain APIView: describe its answer from here."""
 

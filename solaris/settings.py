@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "proxy",
     "backoffice",
     "notifications",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +221,9 @@ SOLARIS_UPSTREAM_IDLE_TIMEOUT = env.float("SOLARIS_UPSTREAM_IDLE_TIMEOUT", defau
 SOLARIS_MAX_BODY_BYTES = env.int("SOLARIS_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 LIBRECHAT_JWT_SECRET = env.str("LIBRECHAT_JWT_SECRET", default="")
 SOLARIS_WIDGET_ALLOWED_ORIGINS = env.list("SOLARIS_WIDGET_ALLOWED_ORIGINS", default=[])
+# Single-use sign-in links: e-mailed ones live minutes, the widget's are used at once.
+SOLARIS_LOGIN_LINK_TTL_MINUTES = env.int("SOLARIS_LOGIN_LINK_TTL_MINUTES", default=15)
+SOLARIS_WIDGET_LINK_TTL_SECONDS = env.int("SOLARIS_WIDGET_LINK_TTL_SECONDS", default=120)
 
 LOGGING = {
     "version": 1,

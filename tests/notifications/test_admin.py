@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core import mail
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import User
 from notifications.models import Notification
@@ -30,7 +30,9 @@ def test_list_shows_kind_recipient_state_attempts_and_last_error(admin_client, r
     page = response.content.decode()
     for text in ("credits alert", "ana@example.com", "SMTPServerDisconnected: boom"):
         assert text in page
-    for label in ("sent", "pending", "failed"):
+    with translation.override("pt-br"):  # the admin answers in the default language
+        labels = [str(Notification.State(state).label) for state in ("sent", "pending", "failed")]
+    for label in labels:
         assert f'<td class="field-state_display">{label}</td>' in page
 
 

@@ -1,0 +1,43 @@
+"""LibreChat's own access token (CONTRACT §2): an HS256 JWT signed with its JWT_SECRET.
+
+Its payload carries the LibreChat user `id` and `email`; Solaris accepts it on the balance API and
+the widget's sign-in link so a LibreChat user never signs in twice. Users are never created here.
+"""
+
+import jwt
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from accounts.selectors import user_find
+from accounts.services import usable_identity, user_ensure_active
+from solaris.errors import InvalidApiKey
+
+
+def librechat_user_from_token(*, token: str) -> User:
+    """The Solaris user of a valid LibreChat token: by librechat_id, then by e-mail; else 401."""
+    secret = settings.LIBRECHAT_JWT_SECRET
+    if not secret:
+        raise InvalidApiKey(_("LibreChat sign-in is not configured on this server."))
+    try:
+        payload = jwt.decode(
+            token, secret, algorithms=["HS256"], options={"require": ["exp"]}, leeway=5
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidApiKey(_("Your LibreChat session has expired. Reload LibreChat.")) from None
+    except jwt.InvalidTokenError:
+        raise InvalidApiKey(_("Invalid LibreChat session token.")) from None
+    librechat_id = usable_identity(str(payload.get("id") or ""))
+    email = usable_identity(str(payload.get("email") or "")).lower()
+    user = user_find(librechat_id=librechat_id) if librechat_id else None
+    if user is None and email:
+        user = user_find(email=email)
+        if user is not None and librechat_id and not user.librechat_id:
+            User.objects.filter(pk=user.pk, librechat_id__isnull=True).update(
+                librechat_id=librechat_id
+            )
+            user.librechat_id = librechat_id
+    if user is None:
+        raise InvalidApiKey(_("This LibreChat user is not known to Solaris yet."))
+    user_ensure_active(user=user)
+    return user

@@ -1,0 +1,76 @@
+from datetime import date, datetime, time, timedelta
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from credits.models import CreditPackage
+
+MAX_PERIOD_DAYS = 366
+
+
+class PeriodForm(forms.Form):
+    """The period (inclusive dates, local time) and model the statement and call list show."""
+
+    start = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d")
+    )
+    end = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d")
+    )
+    model = forms.CharField(label=_("Model"), required=False, max_length=200)
+
+    @staticmethod
+    def default_period() -> dict:
+        """The current month up to today."""
+        today = timezone.localdate()
+        return {"start": today.replace(day=1), "end": today, "model": ""}
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        default = self.default_period()
+        start = data.get("start") or default["start"]
+        end = data.get("end") or default["end"]
+        if start > end:
+            raise ValidationError(_("The start date must not be after the end date."))
+        if (end - start).days >= MAX_PERIOD_DAYS:
+            raise ValidationError(
+                _("Choose a period of at most %(days)d days.") % {"days": MAX_PERIOD_DAYS}
+            )
+        data["start"], data["end"] = start, end
+        return data
+
+    @staticmethod
+    def bounds(start: date, end: date) -> tuple[datetime, datetime]:
+        """[start 00:00, day after end 00:00) in the current time zone."""
+        zone = timezone.get_current_timezone()
+        return (
+            datetime.combine(start, time.min, tzinfo=zone),
+            datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
+        )
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """E-mail addresses are stored lower-case; people type them any way."""
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip().lower()
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100, strip=True)
+
+
+class PurchaseRequestForm(forms.Form):
+    """A package to buy plus the key that makes a double submit create one request only."""
+
+    package = forms.ModelChoiceField(
+        queryset=CreditPackage.objects.filter(active=True), widget=forms.HiddenInput
+    )
+    idempotency_key = forms.RegexField(regex=r"^[A-Za-z0-9-]{16,64}$", widget=forms.HiddenInput)
+
+
+class LoginLinkRequestForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail"), max_length=254)

@@ -1,0 +1,452 @@
+"""End-user pages (CONTRACT §6): statement, API keys, purchase requests, sign-in, balance API.
+
+Views parse input, call one selector or service and render; the numbers come from
+credits.selectors.account_summary everywhere, so the page, the API and the widget agree.
+"""
+
+import csv
+import logging
+import smtplib
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import keys
+from accounts.authentication import ApiKeyAuthentication, LibreChatJWTAuthentication
+from accounts.models import ApiKey, LoginLink, User
+from accounts.selectors import user_find
+from accounts.services import api_key_create, key_revoke, login_link_consume, login_link_create
+from credits.models import CreditPackage, LedgerEntry
+from credits.selectors import account_summary, statement
+from credits.services import purchase_request
+from portal import selectors
+from portal.charts import bar_chart
+from portal.cors import WidgetCorsMixin
+from portal.forms import (
+    ApiKeyCreateForm,
+    EmailAuthenticationForm,
+    LoginLinkRequestForm,
+    PeriodForm,
+    PurchaseRequestForm,
+)
+
+logger = logging.getLogger(__name__)
+
+CALLS_PER_PAGE = 25
+LOGIN_LINK_REQUESTS_PER_HOUR = 5
+
+
+def user_language(view):
+    """Pages speak the user's chosen language (pt-BR unless they picked English)."""
+
+    def wrapped(request, *args, **kwargs):
+        if request.user.is_authenticated:
+            translation.activate(request.user.language)
+            request.LANGUAGE_CODE = request.user.language
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def account_page(view):
+    return login_required(user_language(view))
+
+
+# --- sign-in ---
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+    success_url = reverse_lazy("portal:password-reset-done")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "registration/password_reset_confirm.html"
+    success_url = reverse_lazy("portal:password-reset-complete")
+
+
+def _login_link_url(raw_token: str) -> str:
+    return selectors.public_url(reverse("portal:login-link-use", args=[raw_token]))
+
+
+def _login_link_throttled(email: str) -> bool:
+    counter = f"portal:login-link:{keys.hash_key(email)}"
+    cache.add(counter, 0, timeout=3600)
+    return cache.incr(counter) > LOGIN_LINK_REQUESTS_PER_HOUR
+
+
+def login_link_request(request):
+    """E-mail a single-use sign-in link; the answer never reveals whether the e-mail is known."""
+    form = LoginLinkRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"].strip().lower()
+        user = user_find(email=email)
+        if user is not None and user.is_active and not _login_link_throttled(email):
+            ttl = timedelta(minutes=settings.SOLARIS_LOGIN_LINK_TTL_MINUTES)
+            _link, raw = login_link_create(user=user, channel=LoginLink.Channel.EMAIL, ttl=ttl)
+            context = {
+                "user": user,
+                "url": _login_link_url(raw),
+                "minutes": settings.SOLARIS_LOGIN_LINK_TTL_MINUTES,
+            }
+            try:
+                with translation.override(user.language):
+                    send_mail(
+                        _("Your IA SOLARIS sign-in link"),
+                        render_to_string("registration/login_link_email.txt", context),
+                        None,
+                        [user.email],
+                    )
+            except (OSError, smtplib.SMTPException):
+                logger.exception("sign-in link e-mail not sent", extra={"user_id": user.pk})
+                form.add_error(None, _("We could not send the e-mail right now. Try again soon."))
+                return render(
+                    request, "registration/login_link_request.html", {"form": form}, status=503
+                )
+        return render(request, "registration/login_link_sent.html", {"email": email})
+    return render(request, "registration/login_link_request.html", {"form": form})
+
+
+def login_link_use(request, token: str):
+    """GET shows a button (mail scanners follow links; they must not spend it); POST signs in."""
+    link = LoginLink.objects.filter(
+        token_hash=keys.hash_key(token), used_at__isnull=True, expires_at__gt=timezone.now()
+    ).first()
+    if request.method == "POST":
+        user = login_link_consume(raw_token=token)
+        if user is not None:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(_safe_next(request) or settings.LOGIN_REDIRECT_URL)
+        link = None
+    if link is None:
+        form = LoginLinkRequestForm()
+        return render(request, "registration/login_link_invalid.html", {"form": form}, status=400)
+    return render(
+        request,
+        "registration/login_link_use.html",
+        {"autosubmit": link.channel == LoginLink.Channel.LIBRECHAT, "next": _safe_next(request)},
+    )
+
+
+def _safe_next(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
+
+
+@require_POST
+def language_set(request):
+    """Switch pt-BR / English: saved on the user when signed in, in a cookie otherwise."""
+    language = request.POST.get("language", "")
+    if language not in dict(settings.LANGUAGES):
+        return HttpResponse(_("Unknown language."), status=400)
+    if request.user.is_authenticated:
+        User.objects.filter(pk=request.user.pk).update(language=language)
+    response = HttpResponseRedirect(_safe_next(request) or reverse("portal:statement"))
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax")
+    return response
+
+
+# --- the statement page ---
+
+
+@account_page
+def statement_page(request):
+    user = request.user
+    form = PeriodForm(request.GET or None)
+    period = form.cleaned_data if form.is_bound and form.is_valid() else PeriodForm.default_period()
+    start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
+    summary = account_summary(user_id=user.pk, with_grants=True)
+    period_statement = statement(user_id=user.pk, start=start_at, end=end_at)
+    calls = selectors.calls_list(
+        user_id=user.pk, start=start_at, end=end_at, model=period.get("model", "")
+    )
+    page = Paginator(calls, CALLS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    chart = bar_chart(
+        selectors.daily_consumption(user_id=user.pk, start=period["start"], end=period["end"])
+    )
+    context = {
+        "summary": summary,
+        "used_bar": min(int(summary.used_percent), 100),
+        "form": form if form.is_bound else PeriodForm(initial=PeriodForm.default_period()),
+        "period": period,
+        "statement": period_statement,
+        "other_entries": [e for e in period_statement.entries if e.kind != LedgerEntry.Kind.USAGE],
+        "usage_count": sum(1 for e in period_statement.entries if e.kind == LedgerEntry.Kind.USAGE),
+        "calls": page,
+        "query": query.urlencode(),
+        "models": selectors.call_models(user_id=user.pk),
+        "chart": chart,
+        "purchases": selectors.purchases_list(user_id=user.pk),
+        "packages": selectors.packages_on_sale(),
+        "purchase_email": settings.SOLARIS_PURCHASE_EMAIL,
+        "alert_key": selectors.alert_crossing_key(user_id=user.pk),
+    }
+    return render(request, "portal/statement.html", context)
+
+
+CSV_COLUMNS = [
+    "created_at",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "credits",
+    "end_reason",
+    "status_code",
+    "stream",
+    "request_id",
+]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value) -> str:
+    # Spreadsheets run cells that start with these characters as formulas.
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@account_page
+def calls_csv(request):
+    """Every call of the chosen period and model as CSV (the same filter as the page)."""
+    form = PeriodForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse(
+            " ".join(str(error) for error in form.non_field_errors()) or _("Invalid period."),
+            status=400,
+        )
+    period = form.cleaned_data
+    start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
+    calls = selectors.calls_list(
+        user_id=request.user.pk, start=start_at, end=end_at, model=period["model"]
+    )
+    writer = csv.writer(_Echo())
+    zone = timezone.get_current_timezone()
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for call in calls.iterator():
+            yield writer.writerow(
+                [
+                    call.created_at.astimezone(zone).isoformat(timespec="seconds"),
+                    _cell(call.model),
+                    call.prompt_tokens,
+                    call.completion_tokens,
+                    call.credits,
+                    call.end_reason,
+                    call.status_code,
+                    int(call.stream),
+                    _cell(call.request_id),
+                ]
+            )
+
+    filename = f"solaris-chamadas-{period['start']:%Y%m%d}-{period['end']:%Y%m%d}.csv"
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- API keys ---
+
+
+@account_page
+def api_keys_page(request):
+    """List, create (the plaintext is shown on this one response only) and revoke keys."""
+    form = ApiKeyCreateForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        key, raw = api_key_create(user=request.user, name=form.cleaned_data["name"])
+        created = {"key": key, "raw": raw}
+        form = ApiKeyCreateForm()
+    api_keys = ApiKey.objects.filter(user=request.user).order_by("revoked_at", "-created_at")
+    response = render(
+        request, "portal/api_keys.html", {"form": form, "api_keys": api_keys, "created": created}
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@account_page
+def api_key_revoke(request, pk: int):
+    key = get_object_or_404(ApiKey, pk=pk, user=request.user)
+    key_revoke(key=key)
+    messages.success(request, _("Key %(name)s revoked.") % {"name": key.name})
+    return redirect("portal:api-keys")
+
+
+# --- purchase requests ---
+
+
+@account_page
+def purchase_page(request):
+    return render(
+        request,
+        "portal/purchase.html",
+        {
+            "packages": selectors.packages_on_sale(),
+            "purchase_email": settings.SOLARIS_PURCHASE_EMAIL,
+        },
+    )
+
+
+@account_page
+def purchase_confirm(request, package_id: int):
+    """Confirm a package; the form's idempotency key makes a double submit one request."""
+    package = get_object_or_404(CreditPackage, pk=package_id, active=True)
+    form = PurchaseRequestForm(request.POST or None, initial={"package": package})
+    if request.method == "POST" and form.is_valid():
+        try:
+            # The one place the portal requests a purchase (the admins' notification hooks here).
+            purchase = purchase_request(
+                user=request.user,
+                package=form.cleaned_data["package"],
+                idempotency_key=f"portal:{request.user.pk}:{form.cleaned_data['idempotency_key']}",
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Purchase request #%(number)d recorded. It stays pending until an "
+                    "administrator confirms your payment."
+                )
+                % {"number": purchase.pk},
+            )
+            return redirect(reverse("portal:statement") + "#compras")
+    return render(
+        request,
+        "portal/purchase_confirm.html",
+        {
+            "package": package,
+            "form": form,
+            "idempotency_key": form.data.get("idempotency_key") or _new_idempotency_key(),
+            "purchase_email": settings.SOLARIS_PURCHASE_EMAIL,
+        },
+    )
+
+
+def _new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+# --- the widget's API ---
+
+
+class BalanceView(WidgetCorsMixin, APIView):
+    """GET /api/v1/me/balance: the numbers the statement page shows (session, API key or the
+    LibreChat access token)."""
+
+    authentication_classes = [
+        ApiKeyAuthentication,
+        LibreChatJWTAuthentication,
+        SessionAuthentication,
+    ]
+
+    @extend_schema(
+        summary="The caller's credits, as the statement page shows them",
+        responses={
+            200: inline_serializer(
+                "Balance",
+                {
+                    "available": serializers.IntegerField(),
+                    "balance": serializers.IntegerField(),
+                    "held": serializers.IntegerField(),
+                    "used_percent": serializers.DecimalField(max_digits=5, decimal_places=2),
+                    "state": serializers.ChoiceField(choices=["normal", "alert", "blocked"]),
+                    "plan": serializers.DictField(allow_null=True),
+                    "renews_at": serializers.DateTimeField(allow_null=True),
+                    "alert_threshold": serializers.IntegerField(),
+                    "alert_key": serializers.CharField(),
+                    "statement_url": serializers.URLField(),
+                    "purchase_url": serializers.URLField(),
+                    "purchase_email": serializers.EmailField(),
+                    "packages": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
+    )
+    def get(self, request):
+        summary = account_summary(user_id=request.user.pk)
+        response = Response(selectors.balance_payload(user_id=request.user.pk, summary=summary))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _widget_next(data) -> str:
+    """Where the sign-in link lands: a page of the account area, the statement by default."""
+    target = data.get("next") if isinstance(data, dict) else None
+    account = reverse("portal:statement")
+    if isinstance(target, str) and target.startswith(account) and "//" not in target:
+        return target
+    return account
+
+
+class WidgetLoginLinkView(WidgetCorsMixin, APIView):
+    """POST /api/v1/me/login-link: a single-use, short-lived URL that signs the LibreChat user in
+    on Solaris, so no long-lived secret is ever put in a URL."""
+
+    authentication_classes = [LibreChatJWTAuthentication, SessionAuthentication]
+    cors_methods = "POST, OPTIONS"
+
+    @extend_schema(
+        summary="A single-use sign-in URL for the widget's statement link",
+        request=inline_serializer(
+            "LoginLinkRequest", {"next": serializers.CharField(required=False)}
+        ),
+        responses={
+            200: inline_serializer(
+                "LoginLink",
+                {"url": serializers.URLField(), "expires_in": serializers.IntegerField()},
+            )
+        },
+    )
+    def post(self, request):
+        ttl = timedelta(seconds=settings.SOLARIS_WIDGET_LINK_TTL_SECONDS)
+        _link, raw = login_link_create(
+            user=request.user, channel=LoginLink.Channel.LIBRECHAT, ttl=ttl
+        )
+        url = _login_link_url(raw) + "?" + urlencode({"next": _widget_next(request.data)})
+        response = Response({"url": url, "expires_in": settings.SOLARIS_WIDGET_LINK_TTL_SECONDS})
+        response["Cache-Control"] = "no-store"
+        return response
