@@ -161,7 +161,9 @@ def upstream_error_answer(status: int, body: bytes) -> SolarisError:
         error = None
     error = error if isinstance(error, dict) else {}
     text = " ".join(str(error.get(name) or "") for name in ("message", "type", "code")).lower()
-    if status in (401, 403) or "authentication" in text or "api key" in text:
+    # Without a database LiteLLM answers a key it does not know with 400 no_db_connection.
+    key_rejected = any(word in text for word in ("authentication", "api key", "no_db_connection"))
+    if status in (401, 403) or key_rejected:
         return SolarisError(
             _("Solaris could not authenticate with the AI service. The administrators were told."),
             status=502,

@@ -116,7 +116,8 @@ async def _send(method: str, path: str, *, content: bytes | None = None) -> Repl
     if not settings.LITELLM_BASE_URL:
         raise UpstreamUnavailable("LITELLM_BASE_URL is not set")
     http = client()
-    headers = _headers()
+    # Raw bytes are relayed as they come: they must not be compressed.
+    headers = {**_headers(), "Accept-Encoding": "identity"}
     if content is not None:
         headers["Content-Type"] = "application/json"
     request = http.build_request(

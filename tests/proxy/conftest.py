@@ -118,3 +118,22 @@ def integration_key(transactional_db):
 
 def run(coroutine):
     return asyncio.run(coroutine)
+
+
+@pytest.fixture(scope="session")
+def litellm_upstream():
+    from tests.conftest import ROOT
+    from tests.proxy.litellm_server import litellm_running
+
+    with litellm_running(ROOT / ".litellm-venv", free_port()) as (base_url, master_key):
+        yield base_url, master_key
+
+
+@pytest.fixture
+def via_litellm(solaris, litellm_upstream, settings):
+    """Solaris pointed at the real LiteLLM proxy, its mock models priced (1.5 in, 3 out)."""
+    settings.LITELLM_BASE_URL, settings.LITELLM_API_KEY = litellm_upstream
+    for name in ("mock-gpt", "mock-gpt-long", "mock-gpt-slow", "mock-error", "mock-ratelimit"):
+        ModelPriceFactory(model=name, input_weight="1.5", output_weight="3", active=True)
+    ModelPriceFactory(model="mock-timeout", input_weight="1", output_weight="1", active=True)
+    return litellm_upstream
