@@ -56,7 +56,7 @@ def litellm_running(venv: Path, port: int, timeout: float = 90.0) -> Iterator[tu
         NO_PROXY="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
     )
-    log = tempfile.NamedTemporaryFile(prefix="litellm-", suffix=".log", delete=False)
+    descriptor, log_path = tempfile.mkstemp(prefix="litellm-", suffix=".log")
     command = [
         str(venv / "bin" / "litellm"),
         "--config",
@@ -66,15 +66,16 @@ def litellm_running(venv: Path, port: int, timeout: float = 90.0) -> Iterator[tu
         "--port",
         str(port),
     ]
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
+    with open(descriptor, "wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while not _alive(base_url):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"LiteLLM did not start: {Path(log.name).read_text()[-4000:]}")
+                raise RuntimeError(f"LiteLLM did not start: {Path(log_path).read_text()[-4000:]}")
             time.sleep(0.2)
         yield base_url, key
     finally:
