@@ -215,7 +215,8 @@ def call_admit(
     try:
         if parse_error is not None or request is None:
             raise parse_error or SolarisError(_("Invalid request."))
-        return _admit(caller, call_id=call_id, request=request, conversation_id=conversation_id)
+        with override(caller.user.language):
+            return _admit(caller, call_id=call_id, request=request, conversation_id=conversation_id)
     except SolarisError as error:
         raise _refused(
             caller,

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections
 from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.authentication import IDENTITY_EMAIL_HEADER, IDENTITY_ID_HEADER
@@ -40,6 +41,13 @@ _db_threads = ThreadPoolExecutor(
 )
 # Settlement tasks, referenced until done so they survive the request that started them.
 _background: set[asyncio.Task] = set()
+
+
+def _settlement_done(task: asyncio.Task) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # The hold stays open; credits.tasks.reap_holds releases it later.
+        logger.error("call settlement failed", exc_info=task.exception())
 
 
 def _in_db_thread(function):
@@ -108,7 +116,7 @@ class Call:
         if self.ended is None:
             self.ended = asyncio.ensure_future(self._end(outcome, with_summary))
             _background.add(self.ended)
-            self.ended.add_done_callback(_background.discard)
+            self.ended.add_done_callback(_settlement_done)
         return self.ended
 
     async def settle(self, outcome: Outcome, *, with_summary: bool = False):
@@ -200,7 +208,8 @@ async def chat_completions(request):
     )
     call.added = time.perf_counter() - started
     try:
-        return await _forward(call, chat, body)
+        with translation.override(admitted.caller.user.language):
+            return await _forward(call, chat, body)
     except asyncio.CancelledError:
         # The client left before the answer started: the prompt was sent, so it is charged.
         await call.settle(Outcome(EndReason.CLIENT_DISCONNECTED, 499, upstream_ok=None))
@@ -297,38 +306,41 @@ async def _relay(call: Call, state: relay.StreamState, head: bytes, *, ended: bo
     assert reply is not None
     metrics.OPEN_STREAMS.inc()
     outcome = Outcome(EndReason.CLIENT_DISCONNECTED, 200, upstream_ok=None)
-    try:
-        if head:
-            yield head
-        while not (ended or state.done or state.error):
-            chunk = await reply.next_chunk(settings.SOLARIS_UPSTREAM_IDLE_TIMEOUT)
-            out = state.feed(chunk) if chunk else state.finish()
-            ended = not chunk
-            if out:
-                yield out
-        if state.error is not None:
-            outcome = Outcome(EndReason.UPSTREAM_ERROR, 200, state.error.code, upstream_ok=False)
-        else:
-            outcome = Outcome(
-                EndReason.COMPLETED,
-                200,
-                usage=state.usage,
-                produced_bytes=state.produced,
-                upstream_ok=True,
-            )
-    except upstream.UpstreamTimeout:
-        error = relay.upstream_timeout()
-        outcome = Outcome(EndReason.TIMEOUT, 200, error.code, upstream_ok=False)
-        yield relay.error_event(error)
-    except upstream.UpstreamBroken:
-        error = relay.upstream_error_answer(502, b"")
-        outcome = Outcome(EndReason.UPSTREAM_ERROR, 200, error.code, upstream_ok=False)
-        yield relay.error_event(error)
-    finally:
-        metrics.OPEN_STREAMS.dec()
-        if outcome.end_reason == EndReason.CLIENT_DISCONNECTED:
-            outcome.usage, outcome.produced_bytes = state.usage, state.produced
-        await call.settle(outcome)
+    with translation.override(call.admitted.caller.user.language):
+        try:
+            if head:
+                yield head
+            while not (ended or state.done or state.error):
+                chunk = await reply.next_chunk(settings.SOLARIS_UPSTREAM_IDLE_TIMEOUT)
+                out = state.feed(chunk) if chunk else state.finish()
+                ended = not chunk
+                if out:
+                    yield out
+            if state.error is not None:
+                outcome = Outcome(
+                    EndReason.UPSTREAM_ERROR, 200, state.error.code, upstream_ok=False
+                )
+            else:
+                outcome = Outcome(
+                    EndReason.COMPLETED,
+                    200,
+                    usage=state.usage,
+                    produced_bytes=state.produced,
+                    upstream_ok=True,
+                )
+        except upstream.UpstreamTimeout:
+            error = relay.upstream_timeout()
+            outcome = Outcome(EndReason.TIMEOUT, 200, error.code, upstream_ok=False)
+            yield relay.error_event(error)
+        except upstream.UpstreamBroken:
+            error = relay.upstream_error_answer(502, b"")
+            outcome = Outcome(EndReason.UPSTREAM_ERROR, 200, error.code, upstream_ok=False)
+            yield relay.error_event(error)
+        finally:
+            metrics.OPEN_STREAMS.dec()
+            if outcome.end_reason == EndReason.CLIENT_DISCONNECTED:
+                outcome.usage, outcome.produced_bytes = state.usage, state.produced
+            await call.settle(outcome)
 
 
 @csrf_exempt

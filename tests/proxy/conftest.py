@@ -78,9 +78,15 @@ def _fresh_cache():
 @pytest.fixture
 def solaris(live_server_solaris, transactional_db, settings):
     """The live server, with the test's data committed where its threads can see it."""
+    from proxy import views
+
     settings.SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT = 5.0
     settings.SOLARIS_UPSTREAM_IDLE_TIMEOUT = 5.0
-    return live_server_solaris
+    yield live_server_solaris
+    # Settlements still running belong to this test: let them land before its data is flushed.
+    deadline = time.monotonic() + 10
+    while views._background and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_connection_cut_mid_stream(faulty, solaris, member, member_key):
             model="fault-cut", messages=MESSAGES, stream=True
         ):
             chunks.append(chunk)
-    assert "failed" in str(caught.value.message)
+    assert caught.value.message == "O serviço de IA falhou. Tente de novo."  # Bia reads pt-BR
     assert chunks and chunks[0].choices[0].delta.content == "palavra "
     record = record_of(member)
     assert record.end_reason == CallRecord.EndReason.UPSTREAM_ERROR and record.credits == 0

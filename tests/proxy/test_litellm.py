@@ -189,3 +189,28 @@ def test_client_disconnect_on_a_real_upstream(via_litellm, solaris, member, memb
     assert record.end_reason == "client_disconnected"
     assert 0 < record.credits < hold.amount
     assert hold.status == Hold.Status.SETTLED
+
+
+def test_prompt_estimate_bounds_litellm_token_count(via_litellm, solaris, member, member_key):
+    """The estimate (no tokenizer) is never below what LiteLLM's tokenizer counts."""
+    from proxy.payload import prompt_estimate
+
+    conversations = [
+        [{"role": "user", "content": "hi"}],
+        [{"role": "user", "content": "word " * 500}],
+        [{"role": "user", "content": "日本語のテキスト" * 20}],
+        [{"role": "system", "content": "be nice"}, {"role": "user", "content": "emoji 🎉🎉"}],
+        [{"role": "user", "content": [{"type": "text", "text": "a,b;c." * 100}]}],
+    ]
+    client = sdk(solaris, member_key)
+    for messages in conversations:
+        chunks = list(
+            client.chat.completions.create(
+                model="mock-gpt",
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        counted = next(chunk.usage for chunk in chunks if chunk.usage).prompt_tokens
+        assert prompt_estimate({"messages": messages}) >= counted
