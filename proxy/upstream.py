@@ -58,13 +58,6 @@ def client() -> httpx.AsyncClient:
     return found
 
 
-async def aclose_clients() -> None:
-    """Close the running loop's client (tests and shutdown)."""
-    found = _clients.pop(asyncio.get_running_loop(), None)
-    if found is not None:
-        await found.aclose()
-
-
 def check_ready() -> str:
     """Readiness of the upstream: "not configured" when LITELLM_BASE_URL is unset, else raises."""
     if not settings.LITELLM_BASE_URL:

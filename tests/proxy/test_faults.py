@@ -8,7 +8,6 @@ import pytest
 from credits.models import Hold, LedgerEntry
 from credits.selectors import account_summary, ledger_violations
 from proxy.models import CallRecord
-from proxy.services import charged_tokens  # noqa: F401  (the rule documented in docs/proxy.md)
 from tests.proxy.fault_upstream import PROMPT_TOKENS, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
