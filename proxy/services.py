@@ -49,7 +49,7 @@ class Admitted:
     max_tokens: int
     held: int
     ticket: protection.CircuitTicket
-    summary: AccountSummary
+    summary: AccountSummary | None  # after admission, for streams (their headers go first)
     conversation_id: str
 
 
@@ -283,7 +283,8 @@ def _admit(caller: Caller, *, call_id: str, request: ChatRequest, conversation_i
         max_tokens=admission.max_tokens,
         held=admission.hold.amount,
         ticket=ticket,
-        summary=account_summary(user_id=user.pk),
+        # A non-streamed answer shows the numbers after settlement instead: one summary per call.
+        summary=account_summary(user_id=user.pk) if request.stream else None,
         conversation_id=conversation_id,
     )
 

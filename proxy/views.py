@@ -275,10 +275,11 @@ async def _complete(call: Call, reply: upstream.Reply) -> HttpResponse:
 
 async def _stream(call: Call, chat: payload.ChatRequest, reply: upstream.Reply) -> HttpResponse:
     admitted = call.admitted
+    summary = admitted.summary
     notice = ""
-    if settings.SOLARIS_ALERT_NOTICE and admitted.summary.state == Account.State.ALERT:
+    if settings.SOLARIS_ALERT_NOTICE and summary and summary.state == Account.State.ALERT:
         notice = payload.notice_text(
-            language=admitted.caller.user.language, used_percent=admitted.summary.used_percent
+            language=admitted.caller.user.language, used_percent=summary.used_percent
         )
     state = relay.StreamState(include_usage=chat.include_usage, notice=notice)
     try:
@@ -297,7 +298,7 @@ async def _stream(call: Call, chat: payload.ChatRequest, reply: upstream.Reply) 
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     asyncio.get_running_loop().call_later(UNSENT_STREAM_SECONDS, call.settle_if_unsent)
-    return credit_headers(response, admitted.summary)
+    return credit_headers(response, summary)
 
 
 async def _relay(call: Call, state: relay.StreamState, head: bytes, *, ended: bool):
