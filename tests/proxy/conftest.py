@@ -78,14 +78,16 @@ def _fresh_cache():
 @pytest.fixture
 def solaris(live_server_solaris, transactional_db, settings):
     """The live server, with the test's data committed where its threads can see it."""
-    from proxy import views
+    from proxy import metrics, views
 
     settings.SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT = 5.0
     settings.SOLARIS_UPSTREAM_IDLE_TIMEOUT = 5.0
     yield live_server_solaris
     # Settlements still running belong to this test: let them land before its data is flushed.
     deadline = time.monotonic() + 10
-    while views._background and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+        views._background or metrics.REGISTRY.get_sample_value("solaris_proxy_open_streams")
+    ):
         time.sleep(0.02)
 
 

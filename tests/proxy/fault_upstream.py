@@ -27,6 +27,9 @@ MODELS = [
     "fault-budget",
     "fault-context",
     "fault-overrun",
+    "fault-bad-json",
+    "fault-error-first",
+    "fault-stall-body",
 ]
 
 
@@ -155,6 +158,15 @@ class FaultUpstream:
             )
         if model == "fault-slow-first-byte":
             await asyncio.sleep(5)
+        if model == "fault-bad-json":
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot json!"
+            )
+            return await writer.drain()
+        if model == "fault-stall-body":
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{")
+            await writer.drain()
+            return await asyncio.sleep(3600)
         text = WORD * words
         if not body.get("stream"):
             return await self._json(
@@ -211,6 +223,9 @@ class FaultUpstream:
         if model == "fault-big":
             words = 3
             size = 300_000
+        if model == "fault-error-first":
+            await self._send(writer, b'data: {"error": {"message": "overloaded"}}\n\n')
+            return await self._send(writer, b"")
         for index in range(words):
             piece = WORD if model != "fault-big" else "x" * size
             await self._send(writer, self._chunk(model, {"content": piece}))

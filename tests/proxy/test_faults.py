@@ -206,3 +206,29 @@ def test_client_disconnect_charges_partial(faulty, solaris, member, member_key):
     assert -entry.amount == record.credits
     wait_until(lambda: faulty.closed_early >= 1 or faulty.open_streams == 0)
     assert_clean(member)
+
+
+@pytest.mark.parametrize(
+    ("model", "stream", "status", "code", "end_reason"),
+    [
+        ("fault-bad-json", False, 502, "upstream_error", "upstream_error"),
+        ("fault-stall-body", False, 504, "upstream_timeout", "timeout"),
+        ("fault-error-first", True, 502, "upstream_error", "upstream_error"),
+    ],
+)
+def test_broken_answers_before_anything_was_sent(
+    faulty, solaris, member, member_key, settings, model, stream, status, code, end_reason
+):
+    """Failures found before the first byte reached the client are proper HTTP errors."""
+    settings.SOLARIS_UPSTREAM_IDLE_TIMEOUT = 0.5
+    settings.SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT = 0.5
+    before = account_summary(user_id=member.pk).available
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk(solaris, member_key).chat.completions.create(
+            model=model, messages=MESSAGES, stream=stream
+        )
+    assert (caught.value.status_code, caught.value.body["code"]) == (status, code)
+    record = record_of(member)
+    assert record.end_reason == end_reason and record.credits == 0
+    assert account_summary(user_id=member.pk).available == before
+    assert_clean(member)
