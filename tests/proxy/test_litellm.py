@@ -47,7 +47,8 @@ def assert_billed(user, record, *, prompt, completion, input_weight="1.5", outpu
     assert hold.status == Hold.Status.SETTLED
     assert LedgerEntry.objects.get(hold=hold).amount == -expected
     out = StringIO()
-    call_command("check_ledger", stdout=out)
+    call_command("check_ledger", stdout=out)  # raises CommandError on any violation
+    assert "ledger OK" in out.getvalue()
     assert account_summary(user_id=user.pk).held == 0
 
 
