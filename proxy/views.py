@@ -11,12 +11,14 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections
 from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 
@@ -28,6 +30,7 @@ from proxy.services import Admitted, EndReason, Outcome, Refusal
 from solaris.errors import SolarisError
 
 logger = logging.getLogger(__name__)
+ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
 
 CONVERSATION_HEADER = "X-LibreChat-Conversation-Id"
 UPSTREAM_MODELS_KEY = "proxy:upstream_models"
@@ -60,7 +63,7 @@ def _in_db_thread(function):
     return sync_to_async(run, thread_sensitive=False, executor=_db_threads)
 
 
-def credit_headers(response: HttpResponse, summary: AccountSummary | None) -> HttpResponse:
+def credit_headers(response: ResponseT, summary: AccountSummary | None) -> ResponseT:
     if summary is not None:
         response["X-Solaris-Credits-Remaining"] = str(max(summary.available, 0))
         response["X-Solaris-Credits-Used-Percent"] = str(summary.used_percent)
@@ -216,7 +219,7 @@ async def chat_completions(request):
         raise
 
 
-async def _forward(call: Call, chat: payload.ChatRequest, body: bytes) -> HttpResponse:
+async def _forward(call: Call, chat: payload.ChatRequest, body: bytes) -> HttpResponseBase:
     try:
         call.reply = await upstream.chat_open(payload=body)
     except upstream.UpstreamUnavailable:
@@ -273,7 +276,7 @@ async def _complete(call: Call, reply: upstream.Reply) -> HttpResponse:
     return credit_headers(response, summary)
 
 
-async def _stream(call: Call, chat: payload.ChatRequest, reply: upstream.Reply) -> HttpResponse:
+async def _stream(call: Call, chat: payload.ChatRequest, reply: upstream.Reply) -> HttpResponseBase:
     admitted = call.admitted
     summary = admitted.summary
     notice = ""
@@ -363,8 +366,9 @@ async def models(request):
     except SolarisError as error:
         return error_response(error)
     except (upstream.UpstreamUnavailable, upstream.UpstreamTimeout, upstream.UpstreamBroken):
-        error = services.upstream_unavailable(retry_after=settings.SOLARIS_CIRCUIT_OPEN_SECONDS)
-        return error_response(error)
+        return error_response(
+            services.upstream_unavailable(retry_after=settings.SOLARIS_CIRCUIT_OPEN_SECONDS)
+        )
     served = set(upstream_names)
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": "solaris"}
