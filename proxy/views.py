@@ -183,6 +183,7 @@ async def chat_completions(request):
         payload.notices_strip(chat.body)
     except SolarisError as error:
         if error.status_code == 413:
+            metrics.call_observe(model="", status=413, end_reason=EndReason.REFUSED)
             return error_response(error)
         parse_error = error
     try:
@@ -203,6 +204,7 @@ async def chat_completions(request):
         )
         return error_response(refusal, refusal.summary)
     except SolarisError as error:
+        metrics.call_observe(model="", status=error.status_code, end_reason=EndReason.REFUSED)
         return error_response(error)
     assert chat is not None
     call = Call(admitted, started)

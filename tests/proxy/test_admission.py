@@ -425,8 +425,10 @@ def test_alert_notice_appended_and_stripped(faulty, solaris, plan_live, settings
 def test_metrics(faulty, solaris, member, member_key):
     post(solaris, member_key, {"model": "fault-ok", "messages": MESSAGES, "max_tokens": 2})
     post(solaris, member_key, {"model": "nope", "messages": MESSAGES})
+    post(solaris, "sol-wrong", {"model": "fault-ok", "messages": MESSAGES})
     wait_until(lambda: CallRecord.objects.count() == 2)
     text = httpx.get(f"{solaris.url}/metrics").text
+    assert 'solaris_proxy_requests_total{end_reason="refused",model="",status="401"}' in text
     assert (
         'solaris_proxy_requests_total{end_reason="completed",model="fault-ok",status="200"}' in text
     )
