@@ -227,7 +227,8 @@ class FaultUpstream:
             await self._send(writer, b'data: {"error": {"message": "overloaded"}}\n\n')
             return await self._send(writer, b"")
         for index in range(words):
-            piece = WORD if model != "fault-big" else "x" * size
+            # slow-stream sends 1-byte pieces so a cut-short stream's byte bound stays below the cap
+            piece = {"fault-big": "x" * size, "fault-slow-stream": "x"}.get(model, WORD)
             await self._send(writer, self._chunk(model, {"content": piece}))
             if model == "fault-slow-stream":
                 await asyncio.sleep(0.05)

@@ -127,7 +127,7 @@ def test_title_call_in_parallel_with_the_message(faulty, solaris, member, integr
     )
     thread.join(20)
     assert title.choices[0].message.content == "palavra " * 3
-    assert results["chat"] == "palavra " * 6
+    assert results["chat"] == "x" * 6
     records = wait_until(
         lambda: list(CallRecord.objects.filter(user=member).order_by("stream")) or None
     )

@@ -200,8 +200,8 @@ def test_client_disconnect_charges_partial(faulty, solaris, member, member_key):
     hold = Hold.objects.get(request_id=record.request_id)
     assert hold.status == Hold.Status.SETTLED
     assert 0 < record.credits < hold.amount
-    assert record.completion_tokens >= 3 * len("palavra ") or record.completion_tokens == 40
-    assert record.completion_tokens < 40
+    # One byte per piece: what was relayed before the cut, at least what the client read.
+    assert 3 <= record.completion_tokens < 40
     entry = LedgerEntry.objects.get(hold=hold)
     assert -entry.amount == record.credits
     wait_until(lambda: faulty.closed_early >= 1 or faulty.open_streams == 0)
