@@ -1,4 +1,4 @@
-import httpx
+from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -407,11 +407,8 @@ class ModelPriceAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         back = HttpResponseRedirect(reverse("admin:credits_modelprice_changelist"))
         try:
-            names = upstream.models_list()
-        except upstream.UpstreamNotConfigured:
-            messages.error(request, _("LiteLLM is not configured (LITELLM_BASE_URL)."))
-            return back
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+            names = async_to_sync(upstream.models_list)()
+        except (upstream.UpstreamUnavailable, upstream.UpstreamTimeout) as error:
             messages.error(
                 request, _("LiteLLM did not answer the model list: %(error)s") % {"error": error}
             )

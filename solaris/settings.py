@@ -219,6 +219,14 @@ SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT = env.float(
 )
 SOLARIS_UPSTREAM_IDLE_TIMEOUT = env.float("SOLARIS_UPSTREAM_IDLE_TIMEOUT", default=60.0)
 SOLARIS_MAX_BODY_BYTES = env.int("SOLARIS_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+SOLARIS_UPSTREAM_MAX_CONNECTIONS = env.int("SOLARIS_UPSTREAM_MAX_CONNECTIONS", default=1000)
+# Circuit breaker: this many upstream failures within the window open it for OPEN_SECONDS.
+SOLARIS_CIRCUIT_FAILURES = env.int("SOLARIS_CIRCUIT_FAILURES", default=5)
+SOLARIS_CIRCUIT_WINDOW_SECONDS = env.int("SOLARIS_CIRCUIT_WINDOW_SECONDS", default=30)
+SOLARIS_CIRCUIT_OPEN_SECONDS = env.int("SOLARIS_CIRCUIT_OPEN_SECONDS", default=15)
+SOLARIS_ALERT_NOTICE = env.bool("SOLARIS_ALERT_NOTICE", default=True)
+# Threads (and so database connections) each web process uses for the proxy's ORM work.
+SOLARIS_PROXY_DB_THREADS = env.int("SOLARIS_PROXY_DB_THREADS", default=8)
 LIBRECHAT_JWT_SECRET = env.str("LIBRECHAT_JWT_SECRET", default="")
 SOLARIS_WIDGET_ALLOWED_ORIGINS = env.list("SOLARIS_WIDGET_ALLOWED_ORIGINS", default=[])
 # Single-use sign-in links: e-mailed ones live minutes, the widget's are used at once.

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import MeView
 from backoffice.views import dashboard
+from proxy.metrics import metrics_view
 from solaris import health
 
 urlpatterns = [
@@ -15,5 +16,7 @@ urlpatterns = [
     path("api/schema/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-docs"),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),
+    path("v1/", include("proxy.urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("portal.urls")),
 ]

@@ -1,0 +1,91 @@
+"""Per-plan request rate limit and the upstream circuit breaker, both kept in the shared cache
+(Redis in production) so every web process sees the same counters and the same circuit state.
+
+Functions here are synchronous: the proxy calls them inside its one thread hop per request.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+RPM_KEY = "proxy:rpm:{user_id}:{window}"
+FAILURES_KEY = "proxy:circuit:failures"
+OPEN_UNTIL_KEY = "proxy:circuit:open_until"
+PROBE_KEY = "proxy:circuit:probe"
+
+CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
+
+
+def rate_limit_hit(*, user_id: int, limit: int, now: float | None = None) -> int | None:
+    """Count one request in the user's current minute; the seconds to wait when over `limit`.
+
+    0 means no limit. A fixed one-minute window; INCR is atomic on Redis and locked on locmem.
+    """
+    if limit <= 0:
+        return None
+    now = time.time() if now is None else now
+    window = int(now // 60)
+    key = RPM_KEY.format(user_id=user_id, window=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        # First request of the window (add() loses to a concurrent first request: incr then).
+        count = 1 if cache.add(key, 1, timeout=120) else cache.incr(key)
+    if count <= limit:
+        return None
+    return max(1, math.ceil((window + 1) * 60 - now))
+
+
+@dataclass(frozen=True)
+class CircuitTicket:
+    """What circuit_admit saw, so circuit_record only writes when there is something to change."""
+
+    state: str
+    retry_after: int = 0
+    dirty: bool = False  # failures counted or circuit not closed: a success must clear them
+
+
+def circuit_state(now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    open_until = cache.get(OPEN_UNTIL_KEY)
+    if open_until is None:
+        return CLOSED
+    return OPEN if now < open_until else HALF_OPEN
+
+
+def circuit_admit(now: float | None = None) -> CircuitTicket:
+    """May a call go upstream? Open: no (retry_after set). Half-open: one probe at a time."""
+    now = time.time() if now is None else now
+    found = cache.get_many([OPEN_UNTIL_KEY, FAILURES_KEY])
+    open_until = found.get(OPEN_UNTIL_KEY)
+    if open_until is None:
+        return CircuitTicket(CLOSED, dirty=bool(found.get(FAILURES_KEY)))
+    if now < open_until:
+        return CircuitTicket(OPEN, max(1, math.ceil(open_until - now)))
+    if cache.add(PROBE_KEY, 1, timeout=settings.SOLARIS_CIRCUIT_OPEN_SECONDS):
+        return CircuitTicket(HALF_OPEN, dirty=True)
+    return CircuitTicket(OPEN, 1)
+
+
+def circuit_record(*, ticket: CircuitTicket, success: bool, now: float | None = None) -> None:
+    """An upstream success closes the circuit; enough failures in the window (or a failed probe)
+    open it for SOLARIS_CIRCUIT_OPEN_SECONDS."""
+    if success:
+        if ticket.dirty:
+            cache.delete_many([FAILURES_KEY, OPEN_UNTIL_KEY, PROBE_KEY])
+        return
+    now = time.time() if now is None else now
+    window = settings.SOLARIS_CIRCUIT_WINDOW_SECONDS
+    try:
+        failures = cache.incr(FAILURES_KEY)
+    except ValueError:
+        failures = 1 if cache.add(FAILURES_KEY, 1, timeout=window) else cache.incr(FAILURES_KEY)
+    probe_failed = cache.get(OPEN_UNTIL_KEY) is not None
+    if failures >= settings.SOLARIS_CIRCUIT_FAILURES or probe_failed:
+        opened = settings.SOLARIS_CIRCUIT_OPEN_SECONDS
+        # Kept after it passes (that is the half-open state) until a success clears it.
+        cache.set(OPEN_UNTIL_KEY, now + opened, timeout=opened + window + 3600)
+        cache.delete(PROBE_KEY)

@@ -1,0 +1,351 @@
+"""Admission and settlement of proxied calls (CONTRACT §4).
+
+The view makes exactly two synchronous hops per call: `call_admit` before forwarding (identity,
+plan, price, rate limit, circuit, hold) and `call_settle` after it (settle or release the hold,
+write the CallRecord, feed the circuit breaker). Both run in proxy.views' small thread pool and never
+hold a transaction across the network call to LiteLLM.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from accounts.models import Integration, User
+from accounts.selectors import key_find
+from accounts.services import identity_resolve, key_touch, usable_identity, user_ensure_active
+from credits.models import ModelPrice, Plan, Subscription
+from credits.selectors import AccountSummary, account_summary
+from credits.services import InsufficientCredits, hold_create, hold_release, hold_settle
+from notifications.services import notification_credits_refused
+from proxy import protection
+from proxy.models import CallRecord
+from proxy.payload import ChatRequest, prompt_estimate
+from solaris.errors import InvalidApiKey, SolarisError
+
+logger = logging.getLogger(__name__)
+
+EndReason = CallRecord.EndReason
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: User
+    api_key_id: int | None
+    integration_id: int | None
+
+
+@dataclass
+class Admitted:
+    call_id: str
+    caller: Caller
+    model: str
+    stream: bool
+    n: int
+    prompt_estimate: int
+    max_tokens: int
+    held: int
+    ticket: protection.CircuitTicket
+    summary: AccountSummary | None  # after admission, for streams (their headers go first)
+    conversation_id: str
+
+
+@dataclass
+class Outcome:
+    end_reason: str
+    status_code: int
+    error_code: str = ""
+    usage: tuple[int, int] | None = None  # (prompt, completion) reported by the upstream
+    produced_bytes: int = 0  # bytes of generated text relayed (upper bound of its tokens)
+    upstream_ok: bool | None = None  # the circuit's verdict; None when the upstream is not to blame
+
+
+class Refusal(SolarisError):
+    """A refusal after the caller is known: recorded, and answered with their credit headers."""
+
+    def __init__(self, error: SolarisError, *, summary: AccountSummary | None):
+        super().__init__(
+            error.message,
+            status=error.status_code,
+            code=error.code,
+            type=error.type,
+            param=error.param,
+            headers=error.headers,
+        )
+        self.summary = summary
+
+
+def call_id_for(request_id: str, *, from_client: bool) -> str:
+    """Unique per call even when a client repeats its X-Request-ID (holds and records key on it)."""
+    if not from_client:
+        return request_id
+    return f"{request_id[:100]}.{uuid.uuid4().hex[:16]}"
+
+
+def caller_authenticate(
+    *, raw_key: str, email: str | None, librechat_id: str | None, body_user: str | None
+) -> Caller:
+    """The key's owner, or for an integration key the end user it speaks for (CONTRACT §2)."""
+    key = key_find(raw_key=raw_key) if raw_key.startswith("sol-") else None
+    if key is None:
+        raise InvalidApiKey(
+            _("Missing or invalid API key. Send it as 'Authorization: Bearer sol-…'.")
+        )
+    if isinstance(key, Integration):
+        user = identity_resolve(
+            integration=key, email=email, librechat_id=librechat_id, body_user=body_user
+        )
+        caller = Caller(user=user, api_key_id=None, integration_id=key.pk)
+    else:
+        user_ensure_active(user=key.user)
+        caller = Caller(user=key.user, api_key_id=key.pk, integration_id=None)
+    key_touch(key=key)
+    return caller
+
+
+def plan_of(*, user_id: int) -> Plan | None:
+    subscription = Subscription.objects.select_related("plan").filter(user_id=user_id).first()
+    return subscription.plan if subscription and subscription.plan.active else None
+
+
+def models_for(*, user_id: int) -> list[str]:
+    """Priced models the user's plan allows (the view intersects them with the upstream's)."""
+    plan = plan_of(user_id=user_id)
+    if plan is None:
+        return []
+    priced = ModelPrice.objects.filter(active=True).values_list("model", flat=True)
+    return [name for name in priced if plan.allows(name)]
+
+
+def models_visible(
+    *, raw_key: str, email: str | None, librechat_id: str | None, cache_key: str
+) -> tuple[list[str], list[str] | None]:
+    """(models the caller may use, the upstream's cached model names or None).
+
+    An integration key without a user identity sees every priced model: LibreChat fetches the list
+    at start-up, before any user exists, and names alone spend nothing.
+    """
+    if raw_key.startswith("sol-int-") and not (
+        usable_identity(email) or usable_identity(librechat_id)
+    ):
+        if key_find(raw_key=raw_key) is None:
+            raise InvalidApiKey(_("Invalid or revoked API key."))
+        names = list(ModelPrice.objects.filter(active=True).values_list("model", flat=True))
+    else:
+        caller = caller_authenticate(
+            raw_key=raw_key, email=email, librechat_id=librechat_id, body_user=None
+        )
+        names = models_for(user_id=caller.user.pk)
+    return names, cache.get(cache_key)
+
+
+def usable_conversation(value: str | None) -> str:
+    return usable_identity(value)[:128]
+
+
+def quota_refusal(*, user: User, available: int, needed: int) -> SolarisError:
+    """The one place a call is refused for lack of credits (notifications hook here)."""
+    logger.info(
+        "call refused: insufficient credits",
+        extra={"user_id": user.pk, "available": available, "needed": needed},
+    )
+    try:
+        notification_credits_refused(user_id=user.pk)
+    except Exception:
+        # The refusal must reach the caller even if the blocked e-mail cannot be queued.
+        logger.exception("blocked notification for a refused call failed")
+    with override(user.language):
+        message = _(
+            "You have no credits left for this request. To buy more, open %(url)s "
+            "or write to %(email)s."
+        ) % {
+            "url": f"{settings.SOLARIS_PUBLIC_URL}/conta/",
+            "email": settings.SOLARIS_PURCHASE_EMAIL,
+        }
+    return SolarisError(
+        message,
+        status=429,
+        code="insufficient_quota",
+        type="insufficient_quota",
+        headers={"x-should-retry": "false"},
+    )
+
+
+def max_tokens_for(*, request: ChatRequest, plan: Plan, price: ModelPrice) -> int:
+    """Asked, else the plan default; never above the model's own output limit."""
+    asked = request.max_tokens_asked or plan.default_max_tokens
+    return min(asked, price.max_output_tokens) if price.max_output_tokens else asked
+
+
+def _refused(
+    caller: Caller, *, call_id: str, model: str, stream: bool, conversation_id: str, error
+) -> Refusal:
+    CallRecord.objects.create(
+        request_id=call_id,
+        user=caller.user,
+        api_key_id=caller.api_key_id,
+        integration_id=caller.integration_id,
+        model=model[:200],
+        stream=stream,
+        status_code=error.status_code,
+        end_reason=EndReason.REFUSED,
+        error_code=error.code,
+        conversation_id=conversation_id[:128],
+    )
+    return Refusal(error, summary=account_summary(user_id=caller.user.pk))
+
+
+def call_admit(
+    *,
+    call_id: str,
+    raw_key: str,
+    email: str | None,
+    librechat_id: str | None,
+    conversation_id: str,
+    request: ChatRequest | None,
+    parse_error: SolarisError | None = None,
+) -> Admitted:
+    """Who calls, may they, and the hold for the worst case. Raises SolarisError (or Refusal)."""
+    caller = caller_authenticate(
+        raw_key=raw_key,
+        email=email,
+        librechat_id=librechat_id,
+        body_user=request.body_user if request else None,
+    )
+    model = request.model if request else ""
+    stream = request.stream if request else False
+    try:
+        if parse_error is not None or request is None:
+            raise parse_error or SolarisError(_("Invalid request."))
+        with override(caller.user.language):
+            return _admit(caller, call_id=call_id, request=request, conversation_id=conversation_id)
+    except SolarisError as error:
+        raise _refused(
+            caller,
+            call_id=call_id,
+            model=model,
+            stream=stream,
+            conversation_id=conversation_id,
+            error=error,
+        ) from None
+
+
+def _admit(caller: Caller, *, call_id: str, request: ChatRequest, conversation_id: str):
+    user = caller.user
+    price = ModelPrice.objects.filter(model=request.model, active=True).first()
+    if price is None:
+        raise SolarisError(
+            _("The model '%(model)s' does not exist or is not available.")
+            % {"model": request.model},
+            status=404,
+            code="model_not_found",
+            param="model",
+        )
+    plan = plan_of(user_id=user.pk)
+    if plan is None or not plan.allows(request.model):
+        raise SolarisError(
+            _("Your plan does not include the model '%(model)s'.") % {"model": request.model},
+            status=403,
+            code="model_not_allowed",
+            type="permission_error",
+            param="model",
+        )
+    wait = protection.rate_limit_hit(user_id=user.pk, limit=plan.requests_per_minute)
+    if wait is not None:
+        raise SolarisError(
+            _("Too many requests: your plan allows %(limit)d per minute. Try again shortly.")
+            % {"limit": plan.requests_per_minute},
+            status=429,
+            code="rate_limit_exceeded",
+            type="rate_limit_error",
+            headers={"Retry-After": str(wait)},
+        )
+    ticket = protection.circuit_admit()
+    if ticket.state == protection.OPEN:
+        raise upstream_unavailable(retry_after=ticket.retry_after)
+    estimate = prompt_estimate(request.body)
+    try:
+        admission = hold_create(
+            user=user,
+            request_id=call_id,
+            price=price,
+            prompt_tokens=estimate,
+            max_tokens=max_tokens_for(request=request, plan=plan, price=price),
+            n=request.n,
+        )
+    except InsufficientCredits as short:
+        raise quota_refusal(user=user, available=short.available, needed=short.needed) from None
+    return Admitted(
+        call_id=call_id,
+        caller=caller,
+        model=request.model,
+        stream=request.stream,
+        n=request.n,
+        prompt_estimate=estimate,
+        max_tokens=admission.max_tokens,
+        held=admission.hold.amount,
+        ticket=ticket,
+        # A non-streamed answer shows the numbers after settlement instead: one summary per call.
+        summary=account_summary(user_id=user.pk) if request.stream else None,
+        conversation_id=conversation_id,
+    )
+
+
+def upstream_unavailable(*, retry_after: int) -> SolarisError:
+    return SolarisError(
+        _("The AI service is temporarily unavailable. Try again in a few seconds."),
+        status=503,
+        code="upstream_unavailable",
+        type="server_error",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def charged_tokens(admitted: Admitted, outcome: Outcome) -> tuple[int, int]:
+    """The upstream's usage when it sent one; else the prompt estimate and the text relayed,
+    both upper bounds, the output capped at what the hold allowed."""
+    if outcome.usage is not None:
+        return outcome.usage
+    produced = min(outcome.produced_bytes, admitted.max_tokens * admitted.n)
+    return admitted.prompt_estimate, produced
+
+
+def call_settle(
+    *, admitted: Admitted, outcome: Outcome, duration_ms: int, with_summary: bool = False
+) -> tuple[CallRecord, AccountSummary | None]:
+    """Close the hold (settle real usage, or release it when the upstream failed) and record."""
+    prompt = completion = credits = 0
+    if outcome.end_reason in (EndReason.UPSTREAM_ERROR, EndReason.TIMEOUT):
+        hold_release(request_id=admitted.call_id)
+    else:
+        prompt, completion = charged_tokens(admitted, outcome)
+        entry = hold_settle(
+            request_id=admitted.call_id, prompt_tokens=prompt, completion_tokens=completion
+        )
+        credits = -entry.amount if entry is not None else 0
+    caller = admitted.caller
+    record = CallRecord.objects.create(
+        request_id=admitted.call_id,
+        user=caller.user,
+        api_key_id=caller.api_key_id,
+        integration_id=caller.integration_id,
+        model=admitted.model,
+        stream=admitted.stream,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        credits=credits,
+        held=admitted.held,
+        status_code=outcome.status_code,
+        end_reason=outcome.end_reason,
+        error_code=outcome.error_code[:64],
+        conversation_id=admitted.conversation_id[:128],
+        duration_ms=duration_ms,
+    )
+    if outcome.upstream_ok is not None:
+        protection.circuit_record(ticket=admitted.ticket, success=outcome.upstream_ok)
+    summary = account_summary(user_id=caller.user.pk) if with_summary else None
+    return record, summary

@@ -1,0 +1,382 @@
+"""The OpenAI-compatible endpoints LibreChat calls (CONTRACT §4), as async views on ASGI.
+
+Per call: one thread hop to admit (proxy.services.call_admit), the upstream call on the shared
+httpx client, bytes relayed as they arrive, one thread hop to settle. Settlement runs in its own
+task, shielded, so a client that disconnects (CancelledError) is still billed and recorded.
+"""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db import close_old_connections
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils import translation
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts.authentication import IDENTITY_EMAIL_HEADER, IDENTITY_ID_HEADER
+from credits.models import Account
+from credits.selectors import AccountSummary
+from proxy import metrics, payload, relay, services, upstream
+from proxy.services import Admitted, EndReason, Outcome, Refusal
+from solaris.errors import SolarisError
+
+logger = logging.getLogger(__name__)
+ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
+
+CONVERSATION_HEADER = "X-LibreChat-Conversation-Id"
+UPSTREAM_MODELS_KEY = "proxy:upstream_models"
+UPSTREAM_MODELS_SECONDS = 30
+# A streamed response Django never started to send (client gone first) is settled after this.
+UNSENT_STREAM_SECONDS = 30
+
+# Bounded threads for the ORM: few, reused, each with its persistent database connection.
+_db_threads = ThreadPoolExecutor(
+    max_workers=settings.SOLARIS_PROXY_DB_THREADS, thread_name_prefix="proxy-db"
+)
+# Settlement tasks, referenced until done so they survive the request that started them.
+_background: set[asyncio.Task] = set()
+
+
+def _settlement_done(task: asyncio.Task) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # The hold stays open; credits.tasks.reap_holds releases it later.
+        logger.error("call settlement failed", exc_info=task.exception())
+
+
+def _in_db_thread(function):
+    def run(**kwargs):
+        try:
+            return function(**kwargs)
+        finally:
+            close_old_connections()  # drops broken or expired connections, as a request end does
+
+    return sync_to_async(run, thread_sensitive=False, executor=_db_threads)
+
+
+def credit_headers(response: ResponseT, summary: AccountSummary | None) -> ResponseT:
+    if summary is not None:
+        response["X-Solaris-Credits-Remaining"] = str(max(summary.available, 0))
+        response["X-Solaris-Credits-Used-Percent"] = str(summary.used_percent)
+        response["X-Solaris-Credit-State"] = summary.state
+    return response
+
+
+def error_response(error: SolarisError, summary: AccountSummary | None = None) -> HttpResponse:
+    response = credit_headers(error.as_response(), summary)
+    if error.status_code == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="solaris"'
+    return response
+
+
+def _bearer(request) -> str:
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _read_body(request) -> bytes:
+    limit = settings.SOLARIS_MAX_BODY_BYTES
+    too_large = SolarisError(
+        f"The request body is larger than {limit} bytes.",
+        status=413,
+        code="request_too_large",
+    )
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large
+    # read() instead of .body: the limit here is ours, not DATA_UPLOAD_MAX_MEMORY_SIZE.
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise too_large
+    return raw
+
+
+class Call:
+    """One admitted call on its way: ends exactly once, whatever happens to the request."""
+
+    def __init__(self, admitted: Admitted, started: float):
+        self.admitted = admitted
+        self.started = started
+        self.reply: upstream.Reply | None = None
+        self.relay_started = False
+        self.ended: asyncio.Task | None = None
+        self.added = 0.0  # seconds Solaris spent before forwarding
+
+    def end(self, outcome: Outcome, *, with_summary: bool = False) -> asyncio.Task:
+        """Close the upstream, settle and record, in a task of its own (idempotent)."""
+        if self.ended is None:
+            self.ended = asyncio.ensure_future(self._end(outcome, with_summary))
+            _background.add(self.ended)
+            self.ended.add_done_callback(_settlement_done)
+        return self.ended
+
+    async def settle(self, outcome: Outcome, *, with_summary: bool = False):
+        # shield: if the request is cancelled meanwhile, the settlement still completes.
+        return await asyncio.shield(self.end(outcome, with_summary=with_summary))
+
+    async def _end(self, outcome: Outcome, with_summary: bool):
+        if self.reply is not None:
+            await self.reply.aclose()
+        ended = time.perf_counter()
+        admitted = self.admitted
+        record, summary = await _in_db_thread(services.call_settle)(
+            admitted=admitted,
+            outcome=outcome,
+            duration_ms=int((ended - self.started) * 1000),
+            with_summary=with_summary,
+        )
+        kind = "true" if admitted.stream else "false"
+        metrics.DURATION.labels(stream=kind).observe(ended - self.started)
+        metrics.ADDED.labels(stream=kind).observe(self.added + time.perf_counter() - ended)
+        metrics.call_observe(
+            model=admitted.model,
+            status=record.status_code,
+            end_reason=record.end_reason,
+            prompt=record.prompt_tokens,
+            completion=record.completion_tokens,
+            credits=record.credits,
+        )
+        logger.info(
+            "call ended",
+            extra={
+                "call_id": admitted.call_id,
+                "user_id": admitted.caller.user.pk,
+                "model": admitted.model,
+                "end_reason": record.end_reason,
+                "credits": record.credits,
+                "duration_ms": record.duration_ms,
+            },
+        )
+        return summary
+
+    def settle_if_unsent(self) -> None:
+        if not self.relay_started:
+            self.end(Outcome(EndReason.CLIENT_DISCONNECTED, 200, upstream_ok=True))
+
+
+@csrf_exempt
+async def chat_completions(request):
+    started = time.perf_counter()
+    if request.method != "POST":
+        return error_response(
+            SolarisError("Use POST.", status=405, code="method_not_allowed"), None
+        )
+    request_id = getattr(request, "request_id", "") or uuid.uuid4().hex
+    call_id = services.call_id_for(
+        request_id, from_client=request.headers.get("X-Request-ID") == request_id
+    )
+    chat, parse_error = None, None
+    try:
+        chat = payload.chat_request_parse(await _read_body(request))
+        payload.notices_strip(chat.body)
+    except SolarisError as error:
+        if error.status_code == 413:
+            metrics.call_observe(model="", status=413, end_reason=EndReason.REFUSED)
+            return error_response(error)
+        parse_error = error
+    try:
+        admitted = await _in_db_thread(services.call_admit)(
+            call_id=call_id,
+            raw_key=_bearer(request),
+            email=request.headers.get(IDENTITY_EMAIL_HEADER),
+            librechat_id=request.headers.get(IDENTITY_ID_HEADER),
+            conversation_id=services.usable_conversation(request.headers.get(CONVERSATION_HEADER)),
+            request=chat,
+            parse_error=parse_error,
+        )
+    except Refusal as refusal:
+        metrics.call_observe(
+            model=chat.model if chat and refusal.code != "model_not_found" else "",
+            status=refusal.status_code,
+            end_reason=EndReason.REFUSED,
+        )
+        return error_response(refusal, refusal.summary)
+    except SolarisError as error:
+        metrics.call_observe(model="", status=error.status_code, end_reason=EndReason.REFUSED)
+        return error_response(error)
+    assert chat is not None
+    call = Call(admitted, started)
+    body = payload.forward_body(
+        chat, max_tokens=admitted.max_tokens, user_id=admitted.caller.user.pk
+    )
+    call.added = time.perf_counter() - started
+    try:
+        with translation.override(admitted.caller.user.language):
+            return await _forward(call, chat, body)
+    except asyncio.CancelledError:
+        # The client left before the answer started: the prompt was sent, so it is charged.
+        await call.settle(Outcome(EndReason.CLIENT_DISCONNECTED, 499, upstream_ok=None))
+        raise
+
+
+async def _forward(call: Call, chat: payload.ChatRequest, body: bytes) -> HttpResponseBase:
+    try:
+        call.reply = await upstream.chat_open(payload=body)
+    except upstream.UpstreamUnavailable:
+        error = services.upstream_unavailable(retry_after=settings.SOLARIS_CIRCUIT_OPEN_SECONDS)
+        return await _fail(call, error, EndReason.UPSTREAM_ERROR)
+    except upstream.UpstreamTimeout:
+        return await _fail(call, relay.upstream_timeout(), EndReason.TIMEOUT)
+    reply = call.reply
+    if reply.status != 200:
+        try:
+            answer = await reply.read()
+        except (upstream.UpstreamTimeout, upstream.UpstreamBroken):
+            answer = b""
+        error = relay.upstream_error_answer(reply.status, answer)
+        # A 4xx is the request's fault, not the upstream's health.
+        return await _fail(call, error, EndReason.UPSTREAM_ERROR, upstream_ok=reply.status < 500)
+    if chat.stream:
+        return await _stream(call, chat, reply)
+    return await _complete(call, reply)
+
+
+async def _fail(
+    call: Call, error: SolarisError, end_reason: str, *, upstream_ok: bool = False
+) -> HttpResponse:
+    summary = await call.settle(
+        Outcome(end_reason, error.status_code, error.code, upstream_ok=upstream_ok),
+        with_summary=True,
+    )
+    return error_response(error, summary)
+
+
+async def _complete(call: Call, reply: upstream.Reply) -> HttpResponse:
+    try:
+        answer = await reply.read()
+    except upstream.UpstreamTimeout:
+        return await _fail(call, relay.upstream_timeout(), EndReason.TIMEOUT)
+    except upstream.UpstreamBroken:
+        error = relay.upstream_error_answer(502, b"")
+        return await _fail(call, error, EndReason.UPSTREAM_ERROR)
+    try:
+        document = json.loads(answer)
+    except ValueError:
+        return await _fail(call, relay.upstream_error_answer(502, b""), EndReason.UPSTREAM_ERROR)
+    usage = relay.usage_of(document) if isinstance(document, dict) else None
+    outcome = Outcome(
+        EndReason.COMPLETED,
+        200,
+        usage=usage,
+        produced_bytes=relay.generated_bytes(answer),
+        upstream_ok=True,
+    )
+    summary = await call.settle(outcome, with_summary=True)
+    response = HttpResponse(answer, content_type=reply.content_type)
+    return credit_headers(response, summary)
+
+
+async def _stream(call: Call, chat: payload.ChatRequest, reply: upstream.Reply) -> HttpResponseBase:
+    admitted = call.admitted
+    summary = admitted.summary
+    notice = ""
+    if settings.SOLARIS_ALERT_NOTICE and summary and summary.state == Account.State.ALERT:
+        notice = payload.notice_text(
+            language=admitted.caller.user.language, used_percent=summary.used_percent
+        )
+    state = relay.StreamState(include_usage=chat.include_usage, notice=notice)
+    try:
+        first = await reply.next_chunk(settings.SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT)
+    except upstream.UpstreamTimeout:
+        return await _fail(call, relay.upstream_timeout(), EndReason.TIMEOUT)
+    except upstream.UpstreamBroken:
+        return await _fail(call, relay.upstream_error_answer(502, b""), EndReason.UPSTREAM_ERROR)
+    head = state.feed(first) if first else state.finish()
+    if state.error is not None and not state.produced:
+        # Nothing was sent yet: the failure can still be a proper HTTP error.
+        return await _fail(call, state.error, EndReason.UPSTREAM_ERROR)
+    response = StreamingHttpResponse(
+        _relay(call, state, head, ended=not first), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    asyncio.get_running_loop().call_later(UNSENT_STREAM_SECONDS, call.settle_if_unsent)
+    return credit_headers(response, summary)
+
+
+async def _relay(call: Call, state: relay.StreamState, head: bytes, *, ended: bool):
+    call.relay_started = True
+    reply = call.reply
+    assert reply is not None
+    metrics.OPEN_STREAMS.inc()
+    outcome = Outcome(EndReason.CLIENT_DISCONNECTED, 200, upstream_ok=None)
+    with translation.override(call.admitted.caller.user.language):
+        try:
+            if head:
+                yield head
+            while not (ended or state.done or state.error):
+                chunk = await reply.next_chunk(settings.SOLARIS_UPSTREAM_IDLE_TIMEOUT)
+                out = state.feed(chunk) if chunk else state.finish()
+                ended = not chunk
+                if out:
+                    yield out
+            if state.error is not None:
+                outcome = Outcome(
+                    EndReason.UPSTREAM_ERROR, 200, state.error.code, upstream_ok=False
+                )
+            else:
+                outcome = Outcome(
+                    EndReason.COMPLETED,
+                    200,
+                    usage=state.usage,
+                    produced_bytes=state.produced,
+                    upstream_ok=True,
+                )
+        except upstream.UpstreamTimeout:
+            error = relay.upstream_timeout()
+            outcome = Outcome(EndReason.TIMEOUT, 200, error.code, upstream_ok=False)
+            yield relay.error_event(error)
+        except upstream.UpstreamBroken:
+            error = relay.upstream_error_answer(502, b"")
+            outcome = Outcome(EndReason.UPSTREAM_ERROR, 200, error.code, upstream_ok=False)
+            yield relay.error_event(error)
+        finally:
+            metrics.OPEN_STREAMS.dec()
+            if outcome.end_reason == EndReason.CLIENT_DISCONNECTED:
+                outcome.usage, outcome.produced_bytes = state.usage, state.produced
+            await call.settle(outcome)
+
+
+@csrf_exempt
+async def models(request):
+    if request.method != "GET":
+        return error_response(SolarisError("Use GET.", status=405, code="method_not_allowed"))
+    try:
+        allowed, upstream_names = await _in_db_thread(services.models_visible)(
+            raw_key=_bearer(request),
+            email=request.headers.get(IDENTITY_EMAIL_HEADER),
+            librechat_id=request.headers.get(IDENTITY_ID_HEADER),
+            cache_key=UPSTREAM_MODELS_KEY,
+        )
+        if upstream_names is None:
+            upstream_names = await upstream.models_list()
+            await sync_to_async(cache.set, thread_sensitive=False)(
+                UPSTREAM_MODELS_KEY, upstream_names, UPSTREAM_MODELS_SECONDS
+            )
+    except SolarisError as error:
+        return error_response(error)
+    except (upstream.UpstreamUnavailable, upstream.UpstreamTimeout, upstream.UpstreamBroken):
+        return error_response(
+            services.upstream_unavailable(retry_after=settings.SOLARIS_CIRCUIT_OPEN_SECONDS)
+        )
+    served = set(upstream_names)
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": "solaris"}
+        for name in allowed
+        if name in served
+    ]
+    return HttpResponse(
+        json.dumps({"object": "list", "data": data}), content_type="application/json"
+    )
