@@ -15,5 +15,5 @@ fi
 echo "Installing litellm[proxy]==$VERSION into $VENV (about 80 s, once) …"
 python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "litellm[proxy]==$VERSION" \
-  "prisma==$PRISMA_VERSION"
+  "prisma==$PRISMA_VERSION" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 echo "$STAMP" > "$VENV/.version"
