@@ -84,7 +84,7 @@ def account_summary(*, user_id: int, with_grants: bool = False) -> AccountSummar
         grants = list(
             Grant.objects.filter(account_id=user_id, remaining__gt=0)
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-            .order_by("expires_at", "id")
+            .order_by(F("expires_at").asc(nulls_last=True), "id")
         )
     return AccountSummary(
         available=available,

@@ -665,6 +665,10 @@ def cycles_renew(*, now: datetime | None = None) -> int:
             subscription = Subscription.objects.select_related("plan").get(user_id=user_id)
             if subscription.cycle_end > now:
                 continue  # another worker renewed it first
+            # The old cycle's allowance ends with the cycle, whatever its grant says.
+            account.grants.filter(source=Grant.Source.PLAN_CYCLE, remaining__gt=0).filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=subscription.cycle_end)
+            ).update(expires_at=subscription.cycle_end)
             _expire_due(account, now)
             while subscription.cycle_end <= now:
                 subscription.cycle_start = subscription.cycle_end
