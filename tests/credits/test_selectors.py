@@ -191,6 +191,7 @@ def test_ledger_violations_catch_grant_remainders_out_of_range(funded):
     with connection.cursor() as cursor:
         # The database's own check refuses this; switch it off to simulate a damaged row.
         if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER refuses pending FK checks
             cursor.execute("ALTER TABLE credits_grant DROP CONSTRAINT grant_remaining_not_negative")
         else:
             cursor.execute("PRAGMA ignore_check_constraints = ON")
