@@ -200,6 +200,8 @@ def _grant(
         created_by=created_by,
         now=now,
     )
+    # Credits kept on expired grants for open holds are no longer needed once this one covers them.
+    _expire_due(account, now)
     return grant
 
 

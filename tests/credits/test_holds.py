@@ -319,3 +319,17 @@ def test_inactive_price_still_quotes_its_weights(poor):
         ).hold.amount
         == 4
     )
+
+
+def test_a_new_grant_frees_credits_kept_for_holds(poor, unit_price):
+    """Found by the state machine: after renewal the kept credits must not linger."""
+    now = timezone.now()
+    fund(poor, 100, key="soon", expires_at=now + timedelta(hours=1))
+    hold_create(user=poor, request_id="r1", price=unit_price, prompt_tokens=1, max_tokens=1)
+    later = now + timedelta(hours=2)
+    assert grants_expire(now=later) == 98
+    fund(poor, 1_000, key="new", now=later)
+    acc = account(poor)
+    assert (acc.balance, acc.held, acc.available) == (1_000, 2, 998)
+    assert account_summary(user_id=poor.pk).available == 998
+    assert ledger_violations() == []
