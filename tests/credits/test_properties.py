@@ -5,6 +5,7 @@ import itertools
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
@@ -41,6 +42,9 @@ SERIAL = itertools.count()
 class CreditsMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
+        # Each example runs in a savepoint rolled back at teardown, so it starts from an empty ledger.
+        self.savepoint = transaction.atomic()
+        self.savepoint.__enter__()
         number = next(SERIAL)
         self.user = user_create(email=f"prop{number}@example.com", plan_slug="prop")
         self.price = ModelPriceFactory(model="prop", input_weight="0.5", output_weight="2")
@@ -49,6 +53,10 @@ class CreditsMachine(RuleBasedStateMachine):
         self.released: set[str] = set()
         self.purchases = []
         self.overran = False  # usage beyond a hold happened: only then may the balance go negative
+
+    def teardown(self):
+        transaction.set_rollback(True)
+        self.savepoint.__exit__(None, None, None)
 
     def key(self, prefix: str) -> str:
         return f"{prefix}-{self.user.pk}-{next(self.serial)}"
