@@ -68,3 +68,43 @@ def test_database_constraints_refuse_broken_rows(entry, change):
     with pytest.raises(IntegrityError), transaction.atomic():
         change(account, entry.grant)
     assert LedgerEntry.objects.filter(account=account).count() == 1
+
+
+def test_plan_allows_all_or_listed_models(db):
+    from tests.factories import PlanFactory
+
+    assert PlanFactory(slug="all").allows("anything")
+    listed = PlanFactory(slug="listed", all_models=False, allowed_models=["gpt-a"])
+    assert (listed.allows("gpt-a"), listed.allows("gpt-b")) == (True, False)
+
+
+def test_rows_describe_themselves_for_admin(user, unit_price):
+    from credits.models import CreditPackage, Plan, Subscription
+    from credits.services import hold_create, purchase_request
+
+    hold = hold_create(user=user, request_id="r", price=unit_price, prompt_tokens=1, max_tokens=1)
+    purchase = purchase_request(user=user, idempotency_key="k", credits=5, price_cents=1)
+    grant = Grant.objects.get(account=user.account)
+    entry = LedgerEntry.objects.get(account=user.account)
+    texts = [
+        str(Plan.objects.get(slug="basico")),
+        str(user.account),
+        str(Subscription.objects.get(user=user)),
+        str(CreditPackage(name="Pacote 1")),
+        str(purchase),
+        str(grant),
+        str(hold.hold),
+        str(entry),
+        str(unit_price),
+    ]
+    assert texts == [
+        "Basico",
+        "ana@example.com",
+        "ana@example.com → Basico",
+        "Pacote 1",
+        f"#{purchase.pk} ana@example.com 5",
+        f"{grant.get_source_display()} 100000/100000",
+        "r 2 open",
+        "grant +100000",
+        "unit",
+    ]
