@@ -250,6 +250,55 @@ def credits_grant(
 
 
 @transaction.atomic
+def credits_adjust(
+    *,
+    user: User,
+    amount: int,
+    idempotency_key: str,
+    reason: str,
+    created_by: User | None = None,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Take credits back (a correction; adding credits is a grant). Drawn like usage, once per key,
+    and never more than is available, so calls in flight stay covered."""
+    _require_key(idempotency_key)
+    if not reason or not reason.strip():
+        raise ValidationError(_("A correction needs a reason."), code="reason")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount >= 0:
+        raise ValidationError(
+            _("An adjustment takes credits back: the amount must be negative."), code="amount"
+        )
+    now = now or timezone.now()
+    account = account_lock(user_id=user.pk)
+    key = f"adjustment:{idempotency_key}"
+    existing = LedgerEntry.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        if existing.account_id != account.pk or existing.amount != amount:
+            raise ValidationError(
+                _("This idempotency key was already used for a different adjustment."),
+                code="conflict",
+            )
+        return existing
+    _expire_due(account, now)
+    if -amount > account.available:
+        raise ValidationError(
+            _("Only %(available)s credits are available to take back.")
+            % {"available": max(account.available, 0)},
+            code="available",
+        )
+    _draw(account, -amount)
+    return _append(
+        account,
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        amount=amount,
+        idempotency_key=key,
+        reason=reason,
+        created_by=created_by,
+        now=now,
+    )
+
+
+@transaction.atomic
 def purchase_request(
     *,
     user: User,

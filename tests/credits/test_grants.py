@@ -200,3 +200,38 @@ def test_users_have_separate_accounts(poor):
     credits_grant(user=other, amount=5, idempotency_key="o")
     assert balance(poor) == 0
     assert balance(other) == 5
+
+
+def test_adjustment_takes_credits_back_once_and_never_below_what_is_held(poor, user, unit_price):
+    from credits.services import credits_adjust
+
+    soon = credits_grant(
+        user=poor, amount=100, idempotency_key="s", expires_at=timezone.now() + timedelta(days=1)
+    )
+    never = credits_grant(user=poor, amount=100, idempotency_key="n")
+    entry = credits_adjust(
+        user=poor, amount=-150, idempotency_key="fix-1", reason="duplicated top-up", created_by=user
+    )
+    assert (entry.kind, entry.amount, entry.balance_after, entry.created_by) == (
+        "adjustment",
+        -150,
+        50,
+        user,
+    )
+    assert credits_adjust(user=poor, amount=-150, idempotency_key="fix-1", reason="again") == entry
+    remaining = dict(Grant.objects.filter(account=poor.account).values_list("pk", "remaining"))
+    assert remaining == {soon.pk: 0, never.pk: 50}
+    hold_create(user=poor, request_id="r", price=unit_price, prompt_tokens=10, max_tokens=10)
+    with pytest.raises(ValidationError, match="Only 30 credits"):
+        credits_adjust(user=poor, amount=-31, idempotency_key="fix-2", reason="x")
+    bad = [
+        ({"amount": 5}, "must be negative"),
+        ({"amount": -1, "reason": " "}, "needs a reason"),
+        ({"amount": -2, "idempotency_key": "fix-1"}, "different adjustment"),
+    ]
+    for change, message in bad:
+        arguments = {"user": poor, "amount": -1, "idempotency_key": "fix-3", "reason": "r"}
+        with pytest.raises(ValidationError, match=message):
+            credits_adjust(**{**arguments, **change})
+    assert balance(poor) == 50
+    assert ledger_violations() == []

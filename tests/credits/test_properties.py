@@ -1,4 +1,4 @@
-"""Random sequences of grant / buy / refund / hold / settle / release / reap / expire / renew,
+"""Random sequences of grant / adjust / buy / refund / hold / settle / release / reap / expire / renew,
 with the invariants of docs/credits.md checked after every step."""
 
 import itertools
@@ -23,6 +23,7 @@ from credits.models import Account, Grant, Hold, LedgerEntry, Subscription
 from credits.selectors import account_summary, ledger_violations
 from credits.services import (
     InsufficientCredits,
+    credits_adjust,
     credits_grant,
     cycles_renew,
     grants_expire,
@@ -72,6 +73,18 @@ class CreditsMachine(RuleBasedStateMachine):
             user=self.user, amount=amount, idempotency_key=self.key("g"), expires_at=expires
         )
         assert grant.amount == amount
+
+    @rule(amount=st.integers(1, 1_500))
+    def adjust(self, amount):
+        available = self.account.available
+        try:
+            entry = credits_adjust(
+                user=self.user, amount=-amount, idempotency_key=self.key("a"), reason="fix"
+            )
+        except ValidationError as refused:
+            assert refused.code == "available" and amount > available
+        else:
+            assert entry.amount == -amount <= -1 and amount <= available
 
     @rule(credits=st.integers(1, 3_000), validity=st.none() | st.integers(1, 30))
     def buy(self, credits, validity):
