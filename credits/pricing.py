@@ -1,9 +1,18 @@
 """The one place where a call's cost is computed: ceil(prompt × input + completion × output).
 
-Decimal arithmetic only; the result is an integer number of credits, rounded up.
+Weights are Decimals; the arithmetic is done on exact fractions (no rounding at any size, never a
+float), and the result is an integer number of credits, rounded up.
 """
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+import math
+from decimal import Decimal
+from fractions import Fraction
+
+
+def _exact(weight: Decimal | int | str) -> Fraction:
+    if isinstance(weight, float):
+        raise TypeError("weights are Decimal, never float")
+    return Fraction(Decimal(weight))
 
 
 def cost(
@@ -11,8 +20,9 @@ def cost(
 ) -> int:
     if prompt_tokens < 0 or completion_tokens < 0:
         raise ValueError("token counts cannot be negative")
-    exact = prompt_tokens * Decimal(input_weight) + completion_tokens * Decimal(output_weight)
-    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+    return math.ceil(
+        prompt_tokens * _exact(input_weight) + completion_tokens * _exact(output_weight)
+    )
 
 
 def max_completion_within(
@@ -24,19 +34,5 @@ def max_completion_within(
     answer is floor((budget − prompt × input) ÷ (n × output)); negative when the prompt alone does
     not fit.
     """
-    room = Decimal(budget) - prompt_tokens * Decimal(input_weight)
-    per_token = Decimal(n) * Decimal(output_weight)
-    tokens = int((room / per_token).to_integral_value(rounding=ROUND_FLOOR))
-    # Division is rounded to the context's precision; step back if that rounding went up.
-    while (
-        tokens >= 0
-        and cost(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=tokens * n,
-            input_weight=input_weight,
-            output_weight=output_weight,
-        )
-        > budget
-    ):
-        tokens -= 1
-    return tokens
+    room = budget - prompt_tokens * _exact(input_weight)
+    return math.floor(room / (n * _exact(output_weight)))

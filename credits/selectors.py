@@ -45,6 +45,12 @@ def credit_state(*, used_percent: Decimal, available: int) -> str:
     return Account.State.NORMAL
 
 
+def expiry_reserve(*, held: int, debt: int, active_left: int, expired_left: int) -> int:
+    """How much of the expired grants' remainder must wait for open holds before it expires:
+    the part of what is held that the active grants (net of debt) cannot cover."""
+    return min(expired_left, max(0, held + debt - active_left))
+
+
 def active_grants_filter(now: datetime) -> Q:
     """Grants that count for the used percent: not expired, and not a spent grant without expiry."""
     not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
@@ -52,15 +58,24 @@ def active_grants_filter(now: datetime) -> Q:
 
 
 def account_summary(*, user_id: int, with_grants: bool = False) -> AccountSummary:
-    """Available, used percent and state of one account (3 queries, 4 with the grants list)."""
+    """Available, used percent and state of one account (3 queries, 4 with the grants list).
+
+    Computed from the grants as of now, so an expiry the beat task has not booked yet already
+    counts, exactly as the next service call would book it.
+    """
     now = timezone.now()
     account = Account.objects.filter(pk=user_id).first() or Account(user_id=user_id)
-    totals = Grant.objects.filter(active_grants_filter(now), account_id=user_id).aggregate(
-        granted=Sum("amount"), left=Sum("remaining")
+    expired = Q(expires_at__lte=now)
+    totals = Grant.objects.filter(account_id=user_id).aggregate(
+        granted=Sum("amount", filter=active_grants_filter(now), default=0),
+        left=Sum("remaining", filter=~expired, default=0),
+        expired_left=Sum("remaining", filter=expired, default=0),
     )
-    granted, left = totals["granted"] or 0, totals["left"] or 0
-    # Only active grants are spendable: expired ones may not be booked as expired yet.
-    available = left - account.debt - account.held
+    granted, left = totals["granted"], totals["left"]
+    reserve = expiry_reserve(
+        held=account.held, debt=account.debt, active_left=left, expired_left=totals["expired_left"]
+    )
+    available = left + reserve - account.debt - account.held
     used = granted - left
     percent = used_percent(granted=granted, used=used, available=available)
     subscription = Subscription.objects.select_related("plan").filter(user_id=user_id).first()
@@ -69,7 +84,7 @@ def account_summary(*, user_id: int, with_grants: bool = False) -> AccountSummar
         grants = list(
             Grant.objects.filter(account_id=user_id, remaining__gt=0)
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-            .order_by("expires_at", "id")
+            .order_by(F("expires_at").asc(nulls_last=True), "id")
         )
     return AccountSummary(
         available=available,
@@ -98,13 +113,13 @@ class Statement:
 
 
 def statement(*, user_id: int, start: datetime, end: datetime) -> Statement:
-    """Ledger entries in [start, end) with the balances around them (3 queries)."""
+    """Ledger entries in [start, end) with the balances around them (2 queries)."""
     before = (
         LedgerEntry.objects.filter(account_id=user_id, created_at__lt=start).order_by("-id").first()
     )
     entries = list(
         LedgerEntry.objects.filter(account_id=user_id, created_at__gte=start, created_at__lt=end)
-        .select_related("created_by")
+        .select_related("created_by", "grant", "purchase", "hold")
         .order_by("id")
     )
     opening = before.balance_after if before else 0

@@ -11,8 +11,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import DecimalValidator
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,6 +30,7 @@ from credits.models import (
     Purchase,
     Subscription,
 )
+from credits.selectors import expiry_reserve
 from notifications import services as notification_services
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ def _append(
     kind: str,
     amount: int,
     idempotency_key: str,
+    now: datetime | None = None,
     **fields,
 ) -> LedgerEntry:
     account.balance += amount
@@ -79,45 +82,74 @@ def _append(
         amount=amount,
         balance_after=account.balance,
         idempotency_key=idempotency_key,
+        created_at=now or timezone.now(),
         **fields,
     )
     Account.objects.filter(pk=account.pk).update(balance=account.balance, debt=account.debt)
     return entry
 
 
-def _active_grants(account: Account, now: datetime):
-    return account.grants.filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now), remaining__gt=0
-    )
-
-
 def _expire_due(account: Account, now: datetime) -> int:
-    """Book the expiry of every grant of this account whose time has come; returns credits expired."""
+    """Book the expiry of every grant of this account whose time has come; returns credits expired.
+
+    Credits that open holds still need (because the active grants cannot cover them) stay on the
+    expired grants until those calls settle: a call admitted before the expiry is paid with the
+    credits it was admitted against, and the balance never drops below what is held.
+    """
+    due = list(
+        account.grants.filter(expires_at__lte=now, remaining__gt=0).order_by("expires_at", "id")
+    )
+    if not due:
+        return 0
+    active_left = (
+        account.grants.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).aggregate(
+            left=Sum("remaining")
+        )["left"]
+        or 0
+    )
+    keep = expiry_reserve(
+        held=account.held,
+        debt=account.debt,
+        active_left=active_left,
+        expired_left=sum(grant.remaining for grant in due),
+    )
     expired = 0
-    due = account.grants.filter(expires_at__lte=now, remaining__gt=0).order_by("expires_at", "id")
     for grant in due:
+        kept = min(grant.remaining, keep)
+        keep -= kept
+        amount = grant.remaining - kept
+        if amount == 0:
+            continue
         _append(
             account,
             kind=LedgerEntry.Kind.EXPIRY,
-            amount=-grant.remaining,
-            idempotency_key=f"expiry:{grant.pk}",
+            amount=-amount,
+            # A grant may expire in parts (while held), and its remainder only ever shrinks.
+            idempotency_key=f"expiry:{grant.pk}:{grant.remaining}",
             grant=grant,
+            now=now,
         )
-        expired += grant.remaining
-        Grant.objects.filter(pk=grant.pk).update(remaining=0)
+        Grant.objects.filter(pk=grant.pk).update(remaining=kept)
+        expired += amount
     return expired
 
 
-def _draw(account: Account, amount: int, now: datetime) -> None:
-    """Take `amount` from the active grants, the one that expires first first; the rest is debt."""
+def _draw(account: Account, amount: int) -> None:
+    """Take `amount` from the grants, the one that expires first first; the rest is debt.
+
+    Called right after `_expire_due`, so the only expired grants with a remainder left are the
+    ones reserved for open holds, and those come first.
+    """
     left = amount
-    grants = _active_grants(account, now).order_by(F("expires_at").asc(nulls_last=True), "id")
+    grants = account.grants.filter(remaining__gt=0).order_by(
+        F("expires_at").asc(nulls_last=True), "id"
+    )
     for grant in grants:
-        if left == 0:
-            break
         take = min(grant.remaining, left)
         Grant.objects.filter(pk=grant.pk).update(remaining=F("remaining") - take)
         left -= take
+        if left == 0:
+            break
     account.debt += left
 
 
@@ -127,6 +159,7 @@ def _grant(
     amount: int,
     source: str,
     idempotency_key: str,
+    now: datetime,
     expires_at: datetime | None = None,
     reason: str = "",
     created_by: User | None = None,
@@ -141,7 +174,7 @@ def _grant(
                 _("This idempotency key was already used for a different grant."), code="conflict"
             )
         return existing.grant
-    if amount <= 0:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValidationError(_("The amount must be a positive number of credits."), code="amount")
     # Usage booked beyond the grants (debt) is paid from the next grant first.
     repaid = min(account.debt, amount)
@@ -155,6 +188,7 @@ def _grant(
         reason=reason,
         created_by=created_by,
         purchase=purchase,
+        created_at=now,
     )
     _append(
         account,
@@ -165,9 +199,17 @@ def _grant(
         purchase=purchase,
         reason=reason,
         created_by=created_by,
+        now=now,
     )
+    # Credits kept on expired grants for open holds are no longer needed once this one covers them.
+    _expire_due(account, now)
     notification_services.notification_credit_state(account=account, credits_added=True)
     return grant
+
+
+def _require_key(idempotency_key: str) -> None:
+    if not idempotency_key or not idempotency_key.strip():
+        raise ValidationError(_("An idempotency key is required."), code="idempotency_key")
 
 
 # --- grants and purchases ---
@@ -183,14 +225,20 @@ def credits_grant(
     expires_at: datetime | None = None,
     reason: str = "",
     created_by: User | None = None,
+    now: datetime | None = None,
 ) -> Grant:
-    """Grant credits once per idempotency key (the same request twice grants once)."""
-    if not idempotency_key:
-        raise ValidationError(_("An idempotency key is required."), code="idempotency_key")
-    if expires_at is not None and expires_at <= timezone.now():
+    """Grant credits once per idempotency key (the same request twice grants once; the same key
+    with another amount or for another user is refused)."""
+    _require_key(idempotency_key)
+    if source not in (Grant.Source.MANUAL, Grant.Source.PROMO):
+        raise ValidationError(
+            _("Plan and purchase credits are granted by their own services."), code="source"
+        )
+    now = now or timezone.now()
+    if expires_at is not None and expires_at <= now:
         raise ValidationError(_("The expiry must be in the future."), code="expires_at")
     account = account_lock(user_id=user.pk)
-    _expire_due(account, timezone.now())
+    _expire_due(account, now)
     return _grant(
         account,
         amount=amount,
@@ -199,6 +247,56 @@ def credits_grant(
         expires_at=expires_at,
         reason=reason,
         created_by=created_by,
+        now=now,
+    )
+
+
+@transaction.atomic
+def credits_adjust(
+    *,
+    user: User,
+    amount: int,
+    idempotency_key: str,
+    reason: str,
+    created_by: User | None = None,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Take credits back (a correction; adding credits is a grant). Drawn like usage, once per key,
+    and never more than is available, so calls in flight stay covered."""
+    _require_key(idempotency_key)
+    if not reason or not reason.strip():
+        raise ValidationError(_("A correction needs a reason."), code="reason")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount >= 0:
+        raise ValidationError(
+            _("An adjustment takes credits back: the amount must be negative."), code="amount"
+        )
+    now = now or timezone.now()
+    account = account_lock(user_id=user.pk)
+    key = f"adjustment:{idempotency_key}"
+    existing = LedgerEntry.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        if existing.account_id != account.pk or existing.amount != amount:
+            raise ValidationError(
+                _("This idempotency key was already used for a different adjustment."),
+                code="conflict",
+            )
+        return existing
+    _expire_due(account, now)
+    if -amount > account.available:
+        raise ValidationError(
+            _("Only %(available)s credits are available to take back.")
+            % {"available": max(account.available, 0)},
+            code="available",
+        )
+    _draw(account, -amount)
+    return _append(
+        account,
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        amount=amount,
+        idempotency_key=key,
+        reason=reason,
+        created_by=created_by,
+        now=now,
     )
 
 
@@ -212,26 +310,32 @@ def purchase_request(
     price_cents: int | None = None,
     method: str = Purchase.Method.MANUAL,
 ) -> Purchase:
-    """Record a request to buy a package (or a custom amount); nothing is granted until confirmed."""
-    if not idempotency_key:
-        raise ValidationError(_("An idempotency key is required."), code="idempotency_key")
-    existing = Purchase.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if existing.user_id != user.pk:
-            raise ValidationError(
-                _("This idempotency key belongs to another purchase."), code="conflict"
-            )
-        return existing
+    """Record a request to buy a package (or a custom amount); nothing is granted until confirmed.
+    The same key twice returns the first request; the same key for something else is refused."""
+    _require_key(idempotency_key)
+    validity = None
     if package is not None:
         if not package.active:
             raise ValidationError(_("This package is not on sale."), code="package")
         credits, price_cents, validity = package.credits, package.price_cents, package.validity_days
-    else:
-        validity = None
-    if not credits or credits <= 0:
+    if isinstance(credits, bool) or not isinstance(credits, int) or credits <= 0:
         raise ValidationError(_("The amount must be a positive number of credits."), code="amount")
-    if price_cents is None or price_cents < 0:
+    if isinstance(price_cents, bool) or not isinstance(price_cents, int) or price_cents < 0:
         raise ValidationError(_("The price must be zero or more."), code="price")
+    existing = Purchase.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        same = (
+            existing.user_id == user.pk
+            and existing.package_id == (package.pk if package else None)
+            and existing.credits == credits
+            and existing.price_cents == price_cents
+        )
+        if not same:
+            raise ValidationError(
+                _("This idempotency key was already used for a different purchase."),
+                code="conflict",
+            )
+        return existing
     purchase = Purchase.objects.create(
         user=user,
         package=package,
@@ -251,20 +355,45 @@ def _lock_purchase(purchase: Purchase) -> tuple[Account, Purchase]:
 
 
 @transaction.atomic
+def purchase_mark_paid(
+    *, purchase: Purchase, payment_reference: str = "", now: datetime | None = None
+) -> Purchase:
+    """Payment seen (e.g. by a checkout webhook) but credits not granted yet. Repeating is harmless."""
+    _account, purchase = _lock_purchase(purchase)
+    if purchase.status in (Purchase.Status.PAID, Purchase.Status.CREDITED):
+        return purchase
+    if purchase.status != Purchase.Status.REQUESTED:
+        raise ValidationError(
+            _("A %(status)s purchase cannot be marked as paid.")
+            % {"status": purchase.get_status_display()},
+            code="status",
+        )
+    purchase.status = Purchase.Status.PAID
+    purchase.paid_at = now or timezone.now()
+    purchase.payment_reference = payment_reference or purchase.payment_reference
+    purchase.save(update_fields=["status", "paid_at", "payment_reference", "updated_at"])
+    return purchase
+
+
+@transaction.atomic
 def purchase_confirm(
-    *, purchase: Purchase, confirmed_by: User | None, payment_reference: str = ""
+    *,
+    purchase: Purchase,
+    confirmed_by: User | None,
+    payment_reference: str = "",
+    now: datetime | None = None,
 ) -> Purchase:
     """Payment received: grant the credits. Confirming twice grants once."""
     account, purchase = _lock_purchase(purchase)
     if purchase.status == Purchase.Status.CREDITED:
         return purchase
-    if purchase.status != Purchase.Status.REQUESTED and purchase.status != Purchase.Status.PAID:
+    if purchase.status not in (Purchase.Status.REQUESTED, Purchase.Status.PAID):
         raise ValidationError(
             _("A %(status)s purchase cannot be confirmed.")
             % {"status": purchase.get_status_display()},
             code="status",
         )
-    now = timezone.now()
+    now = now or timezone.now()
     _expire_due(account, now)
     expires_at = now + timedelta(days=purchase.validity_days) if purchase.validity_days else None
     _grant(
@@ -276,6 +405,7 @@ def purchase_confirm(
         reason=_("Purchase #%(id)s") % {"id": purchase.pk},
         created_by=confirmed_by,
         purchase=purchase,
+        now=now,
     )
     purchase.status = Purchase.Status.CREDITED
     purchase.paid_at = purchase.paid_at or now
@@ -299,20 +429,39 @@ def purchase_cancel(*, purchase: Purchase, cancelled_by: User | None) -> Purchas
         )
     purchase.status = Purchase.Status.CANCELLED
     purchase.save(update_fields=["status", "updated_at"])
+    logger.info(
+        "purchase cancelled",
+        extra={"purchase_id": purchase.pk, "by": getattr(cancelled_by, "pk", None)},
+    )
     return purchase
 
 
 @transaction.atomic
-def purchase_refund(*, purchase: Purchase, refunded_by: User | None, reason: str = "") -> Purchase:
-    """Take back what is left of the purchase's grant (what was already spent stays spent)."""
+def purchase_refund(
+    *,
+    purchase: Purchase,
+    refunded_by: User | None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Purchase:
+    """Take back what is left of the purchase's grant (what was already spent stays spent).
+
+    Refused while calls in progress hold those credits: taking them would leave the holds uncovered.
+    """
     account, purchase = _lock_purchase(purchase)
     if purchase.status == Purchase.Status.REFUNDED:
         return purchase
     if purchase.status != Purchase.Status.CREDITED:
         raise ValidationError(_("Only a credited purchase can be refunded."), code="status")
-    _expire_due(account, timezone.now())
+    now = now or timezone.now()
+    _expire_due(account, now)
     grant = Grant.objects.get(purchase=purchase)
     if grant.remaining > 0:
+        if grant.remaining > account.available:
+            raise ValidationError(
+                _("Calls in progress are using these credits; try the refund again in a minute."),
+                code="held",
+            )
         _append(
             account,
             kind=LedgerEntry.Kind.REFUND,
@@ -322,6 +471,7 @@ def purchase_refund(*, purchase: Purchase, refunded_by: User | None, reason: str
             purchase=purchase,
             reason=reason,
             created_by=refunded_by,
+            now=now,
         )
         Grant.objects.filter(pk=grant.pk).update(remaining=0)
     purchase.status = Purchase.Status.REFUNDED
@@ -341,13 +491,22 @@ def hold_create(
     prompt_tokens: int,
     max_tokens: int,
     n: int = 1,
+    now: datetime | None = None,
 ) -> Admission:
     """Reserve the worst case of a call; lower max_tokens if only a shorter answer fits.
 
     Raises InsufficientCredits when not even the prompt and SOLARIS_MIN_ANSWER_TOKENS fit.
     """
+    if prompt_tokens < 0 or max_tokens < 1 or n < 1:
+        raise ValidationError(
+            _("A call needs a prompt of 0 or more tokens and room for at least 1 answer token."),
+            code="tokens",
+        )
+    now = now or timezone.now()
     account = account_lock(user_id=user.pk)
-    _expire_due(account, timezone.now())
+    if Hold.objects.filter(request_id=request_id).exists():
+        raise ValidationError(_("This request id was already admitted."), code="duplicate")
+    _expire_due(account, now)
     available = account.available
     weights = {"input_weight": price.input_weight, "output_weight": price.output_weight}
     worst = pricing.cost(prompt_tokens=prompt_tokens, completion_tokens=max_tokens * n, **weights)
@@ -359,16 +518,17 @@ def hold_create(
         if allowed < min(settings.SOLARIS_MIN_ANSWER_TOKENS, max_tokens):
             raise InsufficientCredits(available=max(available, 0), needed=worst)
         worst = pricing.cost(prompt_tokens=prompt_tokens, completion_tokens=allowed * n, **weights)
-    amount = max(worst, 1)
     hold = Hold.objects.create(
         account=account,
         request_id=request_id,
         model=price.model,
-        amount=amount,
+        amount=worst,
         input_weight=price.input_weight,
         output_weight=price.output_weight,
+        created_at=now,
     )
-    Account.objects.filter(pk=account.pk).update(held=F("held") + amount)
+    account.held += worst
+    Account.objects.filter(pk=account.pk).update(held=account.held)
     return Admission(hold=hold, max_tokens=allowed, clamped=allowed < max_tokens)
 
 
@@ -378,24 +538,30 @@ def _lock_hold(request_id: str) -> tuple[Account, Hold]:
     return account, Hold.objects.get(request_id=request_id)
 
 
-def _close(account: Account, hold: Hold, status: str) -> None:
+def _close(account: Account, hold: Hold, status: str, now: datetime) -> None:
+    if hold.status == Hold.Status.OPEN:
+        account.held -= hold.amount
+        Account.objects.filter(pk=account.pk).update(held=account.held)
     hold.status = status
-    hold.closed_at = timezone.now()
+    hold.closed_at = now
     hold.save(update_fields=["status", "closed_at"])
-    account.held -= hold.amount
-    Account.objects.filter(pk=account.pk).update(held=F("held") - hold.amount)
 
 
 @transaction.atomic
 def hold_settle(
-    *, request_id: str, prompt_tokens: int, completion_tokens: int
+    *,
+    request_id: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    now: datetime | None = None,
 ) -> LedgerEntry | None:
     """Replace the hold by the real cost. Idempotent: a second settle returns the first's entry.
 
     A cost above the hold is still booked exactly and flagged; beyond the grants it becomes debt.
+    A call whose hold the reaper already released is still charged (and flagged): it did run.
     """
     account, hold = _lock_hold(request_id)
-    if hold.status != Hold.Status.OPEN:
+    if hold.status == Hold.Status.SETTLED:
         return LedgerEntry.objects.filter(hold=hold).first()
     charge = pricing.cost(
         prompt_tokens=prompt_tokens,
@@ -403,46 +569,55 @@ def hold_settle(
         input_weight=hold.input_weight,
         output_weight=hold.output_weight,
     )
-    _close(account, hold, Hold.Status.SETTLED)
-    if charge == 0:
-        return None
-    now = timezone.now()
-    _expire_due(account, now)
-    _draw(account, charge, now)
-    flagged = charge > hold.amount
-    if flagged:
-        logger.warning(
-            "usage above its hold", extra={"hold_amount": hold.amount, "charged": charge}
+    now = now or timezone.now()
+    was_open = hold.status == Hold.Status.OPEN
+    entry = None
+    if charge > 0:
+        # Expire first while the hold still reserves its credits, then draw them.
+        _expire_due(account, now)
+        _draw(account, charge)
+        flagged = charge > hold.amount or not was_open
+        if flagged:
+            logger.warning(
+                "usage above its hold",
+                extra={"hold_amount": hold.amount, "charged": charge, "was_open": was_open},
+            )
+        entry = _append(
+            account,
+            kind=LedgerEntry.Kind.USAGE,
+            amount=-charge,
+            idempotency_key=f"usage:{request_id}",
+            hold=hold,
+            flagged=flagged,
+            reason=hold.model,
+            now=now,
         )
-    entry = _append(
-        account,
-        kind=LedgerEntry.Kind.USAGE,
-        amount=-charge,
-        idempotency_key=f"usage:{request_id}",
-        hold=hold,
-        flagged=flagged,
-        reason=hold.model,
-    )
+    if was_open or charge > 0:
+        _close(account, hold, Hold.Status.SETTLED, now)
+    _expire_due(account, now)
     notification_services.notification_credit_state(account=account)
     return entry
 
 
 @transaction.atomic
-def hold_release(*, request_id: str) -> None:
+def hold_release(*, request_id: str, now: datetime | None = None) -> None:
     """Charge nothing and free the hold (upstream failed). Releasing twice is harmless."""
     account, hold = _lock_hold(request_id)
     if hold.status == Hold.Status.OPEN:
-        _close(account, hold, Hold.Status.RELEASED)
+        now = now or timezone.now()
+        _close(account, hold, Hold.Status.RELEASED, now)
+        _expire_due(account, now)
 
 
-def holds_reap(*, max_age_seconds: int | None = None) -> int:
+def holds_reap(*, max_age_seconds: int | None = None, now: datetime | None = None) -> int:
     """Release holds left open by a crashed process; each in its own short transaction."""
-    max_age = max_age_seconds or settings.SOLARIS_HOLD_MAX_AGE_SECONDS
-    cutoff = timezone.now() - timedelta(seconds=max_age)
+    max_age = settings.SOLARIS_HOLD_MAX_AGE_SECONDS if max_age_seconds is None else max_age_seconds
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=max_age)
     stale = Hold.objects.filter(status=Hold.Status.OPEN, created_at__lt=cutoff)
-    request_ids = list(stale.values_list("request_id", flat=True))
+    request_ids = list(stale.order_by("id").values_list("request_id", flat=True))
     for request_id in request_ids:
-        hold_release(request_id=request_id)
+        hold_release(request_id=request_id, now=now)
     return len(request_ids)
 
 
@@ -473,7 +648,7 @@ def _plan_for(plan_slug: str | None) -> Plan | None:
 
 
 def _grant_cycle(
-    account: Account, subscription: Subscription, created_by: User | None = None
+    account: Account, subscription: Subscription, now: datetime, created_by: User | None = None
 ) -> None:
     if subscription.plan.monthly_allowance <= 0:
         return
@@ -485,6 +660,7 @@ def _grant_cycle(
         expires_at=subscription.cycle_end,
         reason=subscription.plan.name,
         created_by=created_by,
+        now=now,
     )
 
 
@@ -492,6 +668,9 @@ def _grant_cycle(
 def subscription_start(*, user: User, plan_slug: str | None = None) -> Subscription | None:
     """Open the user's account and put them on a plan (the default one unless named)."""
     account = account_lock(user_id=user.pk)
+    existing = Subscription.objects.filter(user=user).first()
+    if existing is not None:
+        return existing
     plan = _plan_for(plan_slug)
     if plan is None:
         return None
@@ -499,7 +678,7 @@ def subscription_start(*, user: User, plan_slug: str | None = None) -> Subscript
     subscription = Subscription.objects.create(
         user=user, plan=plan, cycle_start=now, cycle_end=add_months(now)
     )
-    _grant_cycle(account, subscription)
+    _grant_cycle(account, subscription, now)
     return subscription
 
 
@@ -522,7 +701,7 @@ def subscription_change_plan(
     subscription.cycle_start = now
     subscription.cycle_end = add_months(now)
     subscription.save()
-    _grant_cycle(account, subscription, created_by=changed_by)
+    _grant_cycle(account, subscription, now, created_by=changed_by)
     logger.info(
         "plan changed",
         extra={"user_id": user.pk, "plan": plan.slug, "by": getattr(changed_by, "pk", None)},
@@ -546,15 +725,22 @@ def cycles_renew(*, now: datetime | None = None) -> int:
             subscription = Subscription.objects.select_related("plan").get(user_id=user_id)
             if subscription.cycle_end > now:
                 continue  # another worker renewed it first
+            # The old cycle's allowance ends with the cycle, whatever its grant says.
+            account.grants.filter(source=Grant.Source.PLAN_CYCLE, remaining__gt=0).filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=subscription.cycle_end)
+            ).update(expires_at=subscription.cycle_end)
             _expire_due(account, now)
             while subscription.cycle_end <= now:
                 subscription.cycle_start = subscription.cycle_end
                 subscription.cycle_end = add_months(subscription.cycle_start)
             subscription.save(update_fields=["cycle_start", "cycle_end"])
-            _grant_cycle(account, subscription)
+            _grant_cycle(account, subscription, now)
             notification_services.notification_cycle_renewed(subscription=subscription)
             renewed += 1
     return renewed
+
+
+_WEIGHT_FORMAT = DecimalValidator(max_digits=14, decimal_places=6)
 
 
 @transaction.atomic
@@ -566,10 +752,16 @@ def model_price_set(
     max_output_tokens: int | None = None,
     active: bool = True,
 ) -> ModelPrice:
-    if input_weight <= 0 or output_weight <= 0:
-        raise ValidationError(_("Weights must be greater than zero."), code="weights")
+    if not model or not model.strip():
+        raise ValidationError(_("The model name is required."), code="model")
+    for weight in (input_weight, output_weight):
+        if not isinstance(weight, Decimal) or not weight.is_finite() or weight <= 0:
+            raise ValidationError(_("Weights must be greater than zero."), code="weights")
+        _WEIGHT_FORMAT(weight)
+    if max_output_tokens is not None and max_output_tokens < 1:
+        raise ValidationError(_("The output limit must be at least 1 token."), code="max_tokens")
     price, _created = ModelPrice.objects.update_or_create(
-        model=model,
+        model=model.strip(),
         defaults={
             "input_weight": input_weight,
             "output_weight": output_weight,

@@ -71,7 +71,11 @@ def staff_key(admin_user):
 def spend(user, price, *, request_id: str, prompt: int = 100, completion: int = 50) -> int:
     """A real settled call: hold, settle, and its call record. Returns the credits charged."""
     hold_create(
-        user=user, request_id=request_id, price=price, prompt_tokens=prompt, max_tokens=completion
+        user=user,
+        request_id=request_id,
+        price=price,
+        prompt_tokens=prompt,
+        max_tokens=max(completion, 1),  # a call always has room for an answer
     )
     entry = hold_settle(request_id=request_id, prompt_tokens=prompt, completion_tokens=completion)
     CallRecord.objects.create(
