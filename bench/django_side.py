@@ -88,8 +88,53 @@ def _calls(user_id: int) -> dict | None:
 
     found = CallRecord.objects.filter(user_id=user_id)
     totals = found.aggregate(count=Count("id"), credits=Sum("credits"))
-    reasons = dict(found.values_list("end_reason").annotate(n=Count("id")).values_list("end_reason", "n"))
+    reasons = dict(
+        found.values_list("end_reason").annotate(n=Count("id")).values_list("end_reason", "n")
+    )
     return {"count": totals["count"], "credits": totals["credits"] or 0, "end_reasons": reasons}
+
+
+def stats(args) -> dict:
+    """Database statements, transactions and Redis commands since the last `stats --reset`."""
+    from django.conf import settings
+    from django.db import connection
+
+    found: dict = {"postgres": None, "redis": None}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            if args.reset:
+                try:
+                    cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                    cursor.execute("SELECT pg_stat_statements_reset()")
+                except Exception as exc:  # not preloaded on this server: no statement counts
+                    found["postgres"] = str(exc).strip()
+            else:
+                try:
+                    cursor.execute(
+                        "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 160), calls, mean_exec_time "
+                        "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+                        "WHERE datname = current_database()) ORDER BY calls DESC, total_exec_time DESC"
+                    )
+                except Exception as exc:
+                    found["postgres"] = str(exc).strip()
+                else:
+                    found["postgres"] = [
+                        {"query": q, "calls": n, "mean_ms": float(ms)}
+                        for q, n, ms in cursor.fetchall()
+                    ]
+    if "django_redis" in settings.CACHES["default"]["BACKEND"]:
+        from django_redis import get_redis_connection
+
+        redis = get_redis_connection("default")
+        if args.reset:
+            redis.config_resetstat()
+        else:
+            found["redis"] = {
+                name.removeprefix("cmdstat_"): value["calls"]
+                for name, value in redis.info("commandstats").items()
+                if name not in ("cmdstat_config", "cmdstat_info")
+            }
+    return found
 
 
 def main() -> None:
@@ -102,6 +147,8 @@ def main() -> None:
     seeding.add_argument("--small", type=int, default=3000)
     reading = commands.add_parser("ledger")
     reading.add_argument("--users", required=True)
+    counting = commands.add_parser("stats")
+    counting.add_argument("--reset", action="store_true")
     args = parser.parse_args()
 
     sys.path[0] = os.getcwd()  # not this file's folder: the checkout under test
@@ -109,7 +156,7 @@ def main() -> None:
     import django
 
     django.setup()
-    output = seed(args) if args.command == "seed" else ledger(args)
+    output = {"seed": seed, "ledger": ledger, "stats": stats}[args.command](args)
     print(json.dumps(output))
 
 

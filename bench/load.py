@@ -65,7 +65,9 @@ class Broken(Exception):
     """The answer was not a complete, correct one (the message says what was wrong)."""
 
 
-async def read_response(reader: asyncio.StreamReader, stream: bool) -> tuple[int, bytes, bool, float]:
+async def read_response(
+    reader: asyncio.StreamReader, stream: bool
+) -> tuple[int, bytes, bool, float]:
     """(status, body, keep_alive, time of the first byte); raises Broken on a malformed answer."""
     head = await reader.readuntil(b"\r\n\r\n")
     first = time.perf_counter()
@@ -132,7 +134,9 @@ class Stats:
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
-async def client(job: dict, requests: list[bytes], stats: Stats, measure_from: float, stop_at: float):
+async def client(
+    job: dict, requests: list[bytes], stats: Stats, measure_from: float, stop_at: float
+):
     stream = bool(job.get("stream"))
     limit = job.get("requests")
     reader = writer = None
@@ -141,7 +145,9 @@ async def client(job: dict, requests: list[bytes], stats: Stats, measure_from: f
         while time.perf_counter() < stop_at and (limit is None or stats.sent < limit):
             stats.sent += 1
             if writer is None:
-                reader, writer = await asyncio.open_connection(job["host"], job["port"], limit=1 << 20)
+                reader, writer = await asyncio.open_connection(
+                    job["host"], job["port"], limit=1 << 20
+                )
             index = (index + 1) % len(requests)
             start = time.perf_counter()
             try:
@@ -149,7 +155,13 @@ async def client(job: dict, requests: list[bytes], stats: Stats, measure_from: f
                 status, body, keep_alive, first = await asyncio.wait_for(
                     read_response(reader, stream), job.get("timeout", 60)
                 )
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError) as exc:
+            except (
+                OSError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+                TimeoutError,
+                ValueError,
+            ) as exc:
                 stats.error(type(exc).__name__)
                 writer.close()
                 reader = writer = None
@@ -184,7 +196,13 @@ async def one_stream(job: dict, request: bytes, stats: Stats, delay: float):
             )
         finally:
             stats.open -= 1
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError) as exc:
+    except (
+        OSError,
+        asyncio.IncompleteReadError,
+        asyncio.LimitOverrunError,
+        TimeoutError,
+        ValueError,
+    ) as exc:
         stats.error(type(exc).__name__)
         return
     finally:

@@ -55,8 +55,14 @@ class Usage:
 
 def _response(status: str, body: bytes, content_type: bytes = b"application/json") -> bytes:
     return (
-        b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: " + content_type
-        + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        b"HTTP/1.1 "
+        + status.encode()
+        + b"\r\ncontent-type: "
+        + content_type
+        + b"\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
     )
 
 
@@ -108,16 +114,20 @@ class MockProtocol(asyncio.Protocol):
             try:
                 request = json.loads(body)
             except ValueError:
-                self.transport.write(_response("400 Bad Request", b'{"error":{"message":"bad json"}}'))
+                self.transport.write(
+                    _response("400 Bad Request", b'{"error":{"message":"bad json"}}')
+                )
                 return
             if request.get("stream"):
                 self.busy = True
-                asyncio.ensure_future(self._stream(request))
+                server.streams.add(asyncio.ensure_future(self._stream(request)))
                 return
             self.transport.write(_response("200 OK", server.answer(request)))
         elif method == "GET" and path == "/v1/models":
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "bench"} for m in MODELS]
-            self.transport.write(_response("200 OK", json.dumps({"object": "list", "data": data}).encode()))
+            self.transport.write(
+                _response("200 OK", json.dumps({"object": "list", "data": data}).encode())
+            )
         elif method == "GET" and path.startswith("/health"):
             self.transport.write(_response("200 OK", b'"I\'m alive!"'))
         elif method == "GET" and path == "/_bench/usage":
@@ -139,8 +149,13 @@ class MockProtocol(asyncio.Protocol):
         ident = f"chatcmpl-bench-{next(server.ids)}"
         created = int(time.time())
         head = (
-            b'{"id":"' + ident.encode() + b'","object":"chat.completion.chunk","created":'
-            + str(created).encode() + b',"model":"' + model.encode() + b'","choices":[{"index":0,'
+            b'{"id":"'
+            + ident.encode()
+            + b'","object":"chat.completion.chunk","created":'
+            + str(created).encode()
+            + b',"model":"'
+            + model.encode()
+            + b'","choices":[{"index":0,'
         )
         write = self.transport.write
         write(
@@ -162,15 +177,22 @@ class MockProtocol(asyncio.Protocol):
             tail = b"data: " + head + b'"delta":{},"finish_reason":"stop"}]}\n\n'
             if include_usage:
                 tail += (
-                    b"data: " + head + b'"delta":{}}],"usage":{"prompt_tokens":'
-                    + str(prompt).encode() + b',"completion_tokens":' + str(completion).encode()
-                    + b',"total_tokens":' + str(prompt + completion).encode() + b"}}\n\n"
+                    b"data: "
+                    + head
+                    + b'"delta":{}}],"usage":{"prompt_tokens":'
+                    + str(prompt).encode()
+                    + b',"completion_tokens":'
+                    + str(completion).encode()
+                    + b',"total_tokens":'
+                    + str(prompt + completion).encode()
+                    + b"}}\n\n"
                 )
             tail += b"data: [DONE]\n\n"
             write(_chunk(tail) + b"0\r\n\r\n")
         finally:
             server.usage.calls.append((model, prompt, sent, True, sent == completion))
             self.busy = False
+            server.streams.discard(asyncio.current_task())
             if not self.closed:
                 self._next()
 
@@ -181,6 +203,7 @@ class MockServer:
         self.slow_gap = slow_gap
         self.usage = Usage()
         self.ids = iter(range(1, 1 << 62))
+        self.streams: set[asyncio.Task] = set()  # referenced until done
 
     def answer(self, request: dict) -> bytes:
         model = str(request.get("model", ""))

@@ -9,7 +9,8 @@ GOALS = {
     "throughput_ratio": 5.0,
     "streams_mib": 512,
 }
-OWN = re.compile(r"/(proxy|credits|accounts|solaris)/[a-z_]+\.py")
+# py-spy names files relative to sys.path: "proxy/views.py", "django/db/...", "threading.py".
+OWN = re.compile(r"^(proxy|credits|accounts|solaris)/")
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:]*):?(?P<line>\d*)\)$")
 
 
@@ -52,13 +53,10 @@ def streams_line(found: dict) -> str:
 
 
 def _package(file: str) -> str:
-    if OWN.search(file) and "site-packages" not in file:
+    if OWN.search(file):
         return "solaris (own code)"
-    match = re.search(r"site-packages/([A-Za-z0-9_]+)", file)
-    if match:
-        return match.group(1)
-    match = re.search(r"python3\.\d+/([A-Za-z0-9_]+)", file)
-    return f"stdlib:{match.group(1)}" if match else file or "?"
+    top = file.split("/", 1)[0]
+    return top.removesuffix(".py") if top else "?"
 
 
 def profile_summary(raw: str, top: int = 12) -> dict:
@@ -77,13 +75,15 @@ def profile_summary(raw: str, top: int = 12) -> dict:
         frames = stack.split(";")
         leaf = FRAME.match(frames[-1])
         leaf_file = leaf["file"] if leaf else ""
-        leaves[frames[-1] if not leaf else f"{leaf['func']} ({_short(leaf_file)}:{leaf['line']})"] += samples
+        leaves[frames[-1] if not leaf else f"{leaf['func']} ({leaf_file}:{leaf['line']})"] += (
+            samples
+        )
         packages[_package(leaf_file)] += samples
         seen = set()
         for frame in frames:
             match = FRAME.match(frame)
-            if match and OWN.search(match["file"]) and "site-packages" not in match["file"]:
-                key = f"{match['func']} ({_short(match['file'])})"
+            if match and OWN.search(match["file"]):
+                key = f"{match['func']} ({match['file']})"
                 if key not in seen:
                     seen.add(key)
                     own[key] += samples
@@ -96,25 +96,51 @@ def profile_summary(raw: str, top: int = 12) -> dict:
     }
 
 
-def _short(path: str) -> str:
-    if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1]
-    match = OWN.search(path)
-    return path[match.start() + 1 :] if match else path.rsplit("/", 2)[-1]
-
-
 def sound(results: dict) -> bool:
     """Correctness only (exact credits, no overspend, no stream errors); speed goals are reported."""
     for section in results["servers"].values():
         if not section["accounting"]["exact"] or not section["overspend"]["held_within"]:
             return False
-        if section["streams"]["errors"] or section["streams"]["ok"] != section["streams"]["streams"]:
+        if (
+            section["streams"]["errors"]
+            or section["streams"]["ok"] != section["streams"]["streams"]
+        ):
             return False
     return True
 
 
 def _verdict(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**not met**")
+
+
+def _per_call(mode: str, found: dict) -> list[str]:
+    calls = found["calls"] or 1
+    out = ["", f"### What one {mode} call costs ({found['calls']} calls at c=1)", ""]
+    redis = found.get("redis")
+    if redis is not None:
+        per = sum(redis.values()) / calls
+        detail = ", ".join(
+            f"{name} {n / calls:.2f}" for name, n in sorted(redis.items(), key=lambda x: -x[1])
+        )
+        out.append(f"- Redis commands per call: **{per:.2f}** ({detail or 'none'})")
+    postgres = found.get("postgres")
+    if isinstance(postgres, str):
+        out.append(f"- PostgreSQL statements: not counted ({postgres})")
+    elif postgres is not None:
+        # Statements run about once per call or more; the counting's own few appear once.
+        recurring = [row for row in postgres if row["calls"] >= calls / 2]
+        per = sum(row["calls"] for row in recurring) / calls
+        out += [
+            f"- PostgreSQL statements per call: **{per:.1f}**",
+            "",
+            "| per call | mean ms | statement |",
+            "|---:|---:|---|",
+        ]
+        out += [
+            f"| {row['calls'] / calls:.2f} | {row['mean_ms']:.3f} | `{row['query'].replace('|', '¦')}` |"
+            for row in recurring
+        ]
+    return out
 
 
 def markdown(results: dict) -> str:
@@ -138,7 +164,9 @@ def markdown(results: dict) -> str:
         "| target | mode | c | p50 | p90 | p99 | req/s | errors |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
-    rows = [(key.split("|")[0], key.split("|")[1], key.split("|")[2], r) for key, r in cells.items()]
+    rows = [
+        (key.split("|")[0], key.split("|")[1], key.split("|")[2], r) for key, r in cells.items()
+    ]
     for server, section in results["servers"].items():
         for key, r in section["cells"].items():
             mode, c = key.split("|")
@@ -169,7 +197,11 @@ def markdown(results: dict) -> str:
                 f"≤ {GOALS['added_p50'][mode]:.0f} ms: {_verdict(added50 <= GOALS['added_p50'][mode])} | "
                 f"{_verdict(added99 <= GOALS['added_p99'])} |"
             )
-        out += ["", "| mode | c | Solaris req/s | LiteLLM req/s | ratio | goal ≥ 5× |", "|---|---:|---:|---:|---:|---|"]
+        out += [
+            "",
+            "| mode | c | Solaris req/s | LiteLLM req/s | ratio | goal ≥ 5× |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
         for mode in ("non-stream", "stream"):
             for c in concurrencies:
                 mine = section["cells"].get(f"{mode}|{c}")
@@ -178,17 +210,20 @@ def markdown(results: dict) -> str:
                     continue
                 ratio = mine["rps"] / theirs["rps"] if theirs and theirs["rps"] else None
                 goal = None if ratio is None or c < 16 else ratio >= GOALS["throughput_ratio"]
+                their_rps = f"{theirs['rps']:.0f}" if theirs else "–"
+                shown = "–" if ratio is None else f"{ratio:.1f}×"
                 out.append(
-                    f"| {mode} | {c} | {mine['rps']:.0f} | {theirs['rps']:.0f} | {ratio:.1f}× | {_verdict(goal)} |"
-                    if theirs
-                    else f"| {mode} | {c} | {mine['rps']:.0f} | – | – | – |"
+                    f"| {mode} | {c} | {mine['rps']:.0f} | {their_rps} | {shown} | {_verdict(goal)} |"
                 )
         sat = {
             mode: max((section["cells"][f"{mode}|{c}"]["rps"] for c in concurrencies), default=0)
             for mode in ("non-stream", "stream")
         }
-        out += ["", f"Throughput at saturation (best of the concurrencies): {sat['non-stream']:.0f} req/s "
-                f"non-streaming, {sat['stream']:.0f} streams/s."]
+        out += [
+            "",
+            f"Throughput at saturation (best of the concurrencies): {sat['non-stream']:.0f} req/s "
+            f"non-streaming, {sat['stream']:.0f} streams/s.",
+        ]
         acc, over, streams = section["accounting"], section["overspend"], section["streams"]
         out += [
             "",
@@ -199,7 +234,7 @@ def markdown(results: dict) -> str:
             f"**{acc['difference']}** ({'exact' if acc['exact'] else 'NOT exact'}); usage entries "
             f"{acc['usage_entries']} for {acc['upstream_calls']} upstream calls; open holds {acc['open_holds']}; "
             f"flagged {acc['flagged']}; call records {acc['call_records']}; errors {_errors(acc['errors'])}.",
-            f"- Overspend under concurrency (64 clients, streams and not, on a grant of {over['granted']}): "
+            f"- Overspend under concurrency (64 clients, 32 streaming and 32 not, on a grant of {over['granted']}): "
             f"booked {over['booked']} (upstream usage × weights {over['expected']}), balance "
             f"{over['balance']}, debt {over['debt']}, open holds {over['open_holds']}, served "
             f"{over['served']}, refused (429 insufficient_quota) {over['refused']}, other errors "
@@ -215,8 +250,14 @@ def markdown(results: dict) -> str:
             f"{GOALS['streams_mib']} MiB with zero errors: "
             f"{_verdict(streams['peak_mib'] < GOALS['streams_mib'] and not streams['errors'] and streams['ok'] == streams['streams'])}.",
         ]
+        for mode, found in (section.get("per_call") or {}).items():
+            out += _per_call(mode, found)
         for mode, found in (section.get("profile") or {}).items():
-            out += ["", f"### Profile, {mode}, c=16 (py-spy, {found.get('samples', 0)} samples, file {found.get('file', '–')})", ""]
+            out += [
+                "",
+                f"### Profile, {mode}, c=16 (py-spy, {found.get('samples', 0)} samples, file {found.get('file', '–')})",
+                "",
+            ]
             if "error" in found:
                 out.append(f"py-spy failed: {found['error']}")
                 continue

@@ -34,7 +34,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout=5.0):
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout=5.0
+):
     """(status, body) of one plain request; status 0 when nothing answered."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
@@ -86,12 +88,13 @@ class Stack:
         self.tmp = Path(tempfile.mkdtemp(prefix="solaris-bench-"))
         self.tmp.chmod(0o755)
 
-    def spawn(self, name: str, argv: list[str], *, env: dict | None = None, cwd=None) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+    def spawn(
+        self, name: str, argv: list[str], *, env: dict | None = None, cwd=None
+    ) -> subprocess.Popen:
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(
+                argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.processes[name] = process
         return process
 
@@ -130,7 +133,9 @@ class Stack:
             if status in ok:
                 return
             time.sleep(0.2)
-        raise StackError(f"{name} did not answer {url} within {timeout:.0f} s:\n{self.log_tail(name)}")
+        raise StackError(
+            f"{name} did not answer {url} within {timeout:.0f} s:\n{self.log_tail(name)}"
+        )
 
     # --- services ---
 
@@ -146,20 +151,47 @@ class Stack:
         if os.geteuid() == 0:
             shutil.chown(data, "postgres")
         port = free_port()
-        subprocess.run(
-            [*as_pg, f"{pgbin}/initdb", "-D", str(data / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-            check=True, capture_output=True,
+        options = (
+            f"-h 127.0.0.1 -p {port} -k {data} -c max_connections=1200 -c shared_buffers=256MB"
         )
-        options = f"-h 127.0.0.1 -p {port} -k {data} -c max_connections=1200 -c shared_buffers=256MB"
-        subprocess.run(
-            [*as_pg, f"{pgbin}/pg_ctl", "-D", str(data / "data"), "-l", str(self.log_dir / "postgres.log"),
-             "-w", "-o", options, "start"],
-            check=True, capture_output=True,
-        )
+        options += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+        # The log sits in the cluster's own folder: the postgres user may not write ours.
+        log = data / "postgres.log"
+        for argv in (
+            [
+                f"{pgbin}/initdb",
+                "-D",
+                str(data / "data"),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+            [
+                f"{pgbin}/pg_ctl",
+                "-D",
+                str(data / "data"),
+                "-l",
+                str(log),
+                "-w",
+                "-o",
+                options,
+                "start",
+            ],
+        ):
+            done = subprocess.run([*as_pg, *argv], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                tail = log.read_text()[-2000:] if log.exists() else ""
+                raise StackError(
+                    f"{argv[0]} failed: {done.stdout[-1000:]}{done.stderr[-1000:]}{tail}"
+                )
+        self.cleanups.append(lambda: shutil.copy(log, self.log_dir / "postgres.log"))
         self.cleanups.append(
-            lambda: subprocess.run(
+            lambda: subprocess.run(  # runs before the log is copied: cleanups run last first
                 [*as_pg, f"{pgbin}/pg_ctl", "-D", str(data / "data"), "-m", "fast", "stop"],
-                capture_output=True, check=False,
+                capture_output=True,
+                check=False,
             )
         )
         return f"postgres://postgres@127.0.0.1:{port}"
@@ -170,11 +202,24 @@ class Stack:
         port = free_port()
         self.spawn(
             "redis",
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), 0.5) as s,
+            ):
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
                     return f"redis://127.0.0.1:{port}/0"
@@ -185,8 +230,17 @@ class Stack:
         port = free_port()
         self.spawn(
             "mock",
-            [sys.executable, "-m", "bench.mock", "--port", str(port), "--chunks", str(chunks),
-             "--slow-gap", str(slow_gap)],
+            [
+                sys.executable,
+                "-m",
+                "bench.mock",
+                "--port",
+                str(port),
+                "--chunks",
+                str(chunks),
+                "--slow-gap",
+                str(slow_gap),
+            ],
             cwd=BENCH_ROOT,
         )
         self.wait_http("mock", f"http://127.0.0.1:{port}/health/liveliness", timeout=15)
@@ -196,7 +250,9 @@ class Stack:
         """LiteLLM proxy with `openai/bench-model` at the mock; (port, master key)."""
         binary = venv / "bin" / "litellm"
         if not binary.exists():
-            raise StackError(f"no LiteLLM at {binary}: run `bash scripts/litellm.sh` or pass --no-litellm")
+            raise StackError(
+                f"no LiteLLM at {binary}: run `bash scripts/litellm.sh` or pass --no-litellm"
+            )
         config = self.tmp / "litellm.yaml"
         # JSON is YAML: no YAML writer needed.
         config.write_text(
@@ -222,7 +278,9 @@ class Stack:
         env = {
             name: value
             for name, value in os.environ.items()
-            if not name.startswith(("REDIS_", "OPENAI_", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"))
+            if not name.startswith(
+                ("REDIS_", "OPENAI_", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+            )
             and name not in ("DATABASE_URL", "DIRECT_URL", "STORE_MODEL_IN_DB", "LITELLM_LICENSE")
         }
         env.update(
@@ -237,8 +295,20 @@ class Stack:
         port = free_port()
         self.spawn(
             "litellm",
-            [str(binary), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-             "--num_workers", str(workers)],
+            [
+                str(binary),
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--num_workers",
+                str(workers),
+                # A worker slower to start than uvicorn's 5 s health check (busy cores) is killed.
+                "--timeout_worker_healthcheck",
+                "120",
+            ],
             env=env,
             cwd=self.tmp,
         )
@@ -257,11 +327,18 @@ class Solaris:
 
     def run(self, *args: str, timeout: float = 300) -> str:
         result = subprocess.run(
-            [str(self.python), *args], cwd=self.checkout, env=self.env, capture_output=True,
-            text=True, timeout=timeout, check=False,
+            [str(self.python), *args],
+            cwd=self.checkout,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if result.returncode != 0:
-            raise StackError(f"`{' '.join(args)}` failed in {self.checkout}:\n{result.stdout[-2000:]}{result.stderr[-4000:]}")
+            raise StackError(
+                f"`{' '.join(args)}` failed in {self.checkout}:\n{result.stdout[-2000:]}{result.stderr[-4000:]}"
+            )
         return result.stdout
 
     def django(self, *args: str) -> dict:
@@ -271,8 +348,11 @@ class Solaris:
 
     def has_module(self, module: str) -> bool:
         probe = subprocess.run(
-            [str(self.python), "-c", f"import {module}"], cwd=self.checkout, env=self.env,
-            capture_output=True, check=False,
+            [str(self.python), "-c", f"import {module}"],
+            cwd=self.checkout,
+            env=self.env,
+            capture_output=True,
+            check=False,
         )
         return probe.returncode == 0
 
@@ -282,15 +362,62 @@ class Solaris:
         py = str(self.python)
         host = "127.0.0.1"
         if server == "uvicorn":
-            argv = [py, "-m", "uvicorn", app, "--host", host, "--port", str(port), "--workers", str(workers),
-                    "--no-access-log", "--log-level", "warning", "--backlog", "4096"]
+            argv = [
+                py,
+                "-m",
+                "uvicorn",
+                app,
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--backlog",
+                "4096",
+            ]
         elif server == "granian":
-            argv = [py, "-m", "granian", "--interface", "asgi", "--host", host, "--port", str(port),
-                    "--workers", str(workers), "--no-ws", "--log-level", "warning", "--backlog", "4096", app]
+            argv = [
+                py,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--no-ws",
+                "--log-level",
+                "warning",
+                "--backlog",
+                "4096",
+                app,
+            ]
         elif server == "gunicorn":
-            argv = [py, "-m", "gunicorn", app, "-k", "uvicorn_worker.UvicornWorker", "-w", str(workers),
-                    "-b", f"{host}:{port}", "--backlog", "4096", "--log-level", "warning",
-                    "--graceful-timeout", "5"]
+            argv = [
+                py,
+                "-m",
+                "gunicorn",
+                app,
+                "-k",
+                "uvicorn_worker.UvicornWorker",
+                "-w",
+                str(workers),
+                "-b",
+                f"{host}:{port}",
+                "--backlog",
+                "4096",
+                "--log-level",
+                "warning",
+                "--graceful-timeout",
+                "5",
+            ]
         else:
             raise StackError(f"unknown server {server!r}; choose from {', '.join(SERVERS)}")
         needed = {"uvicorn": "uvicorn", "granian": "granian", "gunicorn": "uvicorn_worker"}[server]
