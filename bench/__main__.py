@@ -483,6 +483,11 @@ def run(args) -> dict:
             env["REDIS_URL"] = args.redis_url or stack.redis()
             results["backend"] = "PostgreSQL + Redis"
         solaris = Solaris(stack, args.checkout, args.python, env)
+        # uvicorn picks uvloop and httptools by itself when they are installed: say which ran.
+        results["solaris_python"] = {
+            "python": str(args.python),
+            **{module: solaris.has_module(module) for module in ("uvloop", "httptools")},
+        }
         solaris.run("manage.py", "migrate", "--noinput")
         seeded = solaris.django("seed", "--tag", secrets.token_hex(4))
         solaris_headers = {"authorization": f"Bearer {seeded['users']['load']['key']}"}

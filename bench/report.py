@@ -113,6 +113,12 @@ def _verdict(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**not met**")
 
 
+def _python(results: dict) -> str:
+    found = results.get("solaris_python") or {}
+    extras = [name for name in ("uvloop", "httptools") if found.get(name)]
+    return f"`{found.get('python', '?')}` ({', '.join(extras) + ' installed' if extras else 'asyncio loop, h11 parser'})"
+
+
 def _per_call(mode: str, found: dict) -> list[str]:
     calls = found["calls"] or 1
     out = ["", f"### What one {mode} call costs ({found['calls']} calls at c=1)", ""]
@@ -156,6 +162,7 @@ def markdown(results: dict) -> str:
         f"Python {box['python']}; load average at start {', '.join(f'{x:.2f}' for x in box['load'])}",
         f"- Backend: {results.get('backend', '?')}; Solaris workers: {args['workers']}; LiteLLM workers: "
         f"{args['litellm_workers'] if args['no_litellm'] == 'False' else 'not run'}",
+        f"- Solaris's Python: {_python(results)}",
         f"- Each cell: {args['warmup']} s warm-up, {args['duration']} s measured; streams of 50 chunks; "
         f"the load generator is one separate process on the same cores. Wall time {results.get('wall_seconds', 0):.0f} s.",
         "",
