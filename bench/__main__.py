@@ -50,6 +50,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--concurrency", default="1,16,64", help="client concurrencies (default 1,16,64)"
     )
     parser.add_argument(
+        "--users",
+        dest="load_users",
+        type=int,
+        default=64,
+        help="callers the load is spread over, one per client (default 64; 1 = one shared account)",
+    )
+    parser.add_argument(
         "--streams", type=int, default=1000, help="slow streams held open through one process"
     )
     parser.add_argument(
@@ -89,6 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.concurrency = "1,4"
         args.streams, args.slow_gap = min(args.streams, 50), min(args.slow_gap, 0.02)
         args.accounting_calls = min(args.accounting_calls, 60)
+        args.load_users = min(args.load_users, 4)
     args.concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     args.servers = [s.strip() for s in args.server.split(",") if s.strip()]
     for server in args.servers:
@@ -129,6 +137,7 @@ def cell(target: dict, mode: str, concurrency: int, args, **extra) -> dict:
         "duration": args.duration,
         "warmup": args.warmup,
         "max_tokens": 64,
+        "header_sets": target.get("header_sets"),
         **extra,
     }
     result = load(job)
@@ -489,8 +498,15 @@ def run(args) -> dict:
             **{module: solaris.has_module(module) for module in ("uvloop", "httptools")},
         }
         solaris.run("manage.py", "migrate", "--noinput")
-        seeded = solaris.django("seed", "--tag", secrets.token_hex(4))
+        seeded = solaris.django(
+            "seed", "--tag", secrets.token_hex(4), "--load-users", str(args.load_users)
+        )
         solaris_headers = {"authorization": f"Bearer {seeded['users']['load']['key']}"}
+        load_callers = [
+            {"authorization": f"Bearer {user['key']}"}
+            for role, user in seeded["users"].items()
+            if role == "load" or role.startswith("load-")
+        ]
         targets = [{"name": "direct", "port": mock_port, "headers": {}}]
 
         if not args.no_litellm:
@@ -518,7 +534,12 @@ def run(args) -> dict:
         for server in args.servers:
             name = f"solaris-{server}"
             port = solaris.serve(name, server, args.workers)
-            target = {"name": f"solaris[{server}]", "port": port, "headers": solaris_headers}
+            target = {
+                "name": f"solaris[{server}]",
+                "port": port,
+                "headers": solaris_headers,
+                "header_sets": load_callers,
+            }
             probe = load(
                 {
                     "host": "127.0.0.1",
@@ -542,9 +563,11 @@ def run(args) -> dict:
             section["per_call"] = per_call(solaris, solaris_headers, port, args)
             if args.profile:
                 section["profile"] = profile(stack, name, target, args)
-            section["accounting"] = accounting(solaris, seeded, port, mock_port, args)
+            # Fresh accounting and overspend users per server: each check starts from its own grant.
+            fresh = solaris.django("seed", "--tag", secrets.token_hex(4), "--load-users", "1")
+            section["accounting"] = accounting(solaris, fresh, port, mock_port, args)
             print(report.accounting_line(section["accounting"]), flush=True)
-            section["overspend"] = overspend(solaris, seeded, port, mock_port, args)
+            section["overspend"] = overspend(solaris, fresh, port, mock_port, args)
             print(report.overspend_line(section["overspend"]), flush=True)
             stack.stop(name)
             section["streams"] = open_streams(solaris, seeded, server, args)

@@ -40,7 +40,9 @@ def seed(args) -> dict:
             output_weight=Decimal(args.output_weight),
         )
     users = {}
-    for role, amount in (("load", HUGE), ("accounting", HUGE), ("overspend", args.small)):
+    roles = [("load", HUGE), ("accounting", HUGE), ("overspend", args.small)]
+    roles += [(f"load-{index}", HUGE) for index in range(1, args.load_users)]
+    for role, amount in roles:
         user = user_create(email=f"{role}-{args.tag}@bench.invalid", plan_slug="bench-unlimited")
         credits_grant(user=user, amount=amount, idempotency_key=f"bench:{args.tag}:{role}")
         _key, raw = api_key_create(user=user, name="bench")
@@ -145,6 +147,7 @@ def main() -> None:
     seeding.add_argument("--input-weight", default="0.37")
     seeding.add_argument("--output-weight", default="1.13")
     seeding.add_argument("--small", type=int, default=3000)
+    seeding.add_argument("--load-users", type=int, default=1)
     reading = commands.add_parser("ledger")
     reading.add_argument("--users", required=True)
     counting = commands.add_parser("stats")

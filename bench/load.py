@@ -50,14 +50,14 @@ def build_bodies(job: dict) -> list[bytes]:
     return bodies
 
 
-def build_request(job: dict, body: bytes) -> bytes:
+def build_request(job: dict, body: bytes, headers: dict) -> bytes:
     head = [
         f"POST {job.get('path', PATH)} HTTP/1.1",
         f"host: {job['host']}:{job['port']}",
         "content-type: application/json",
         f"content-length: {len(body)}",
     ]
-    head += [f"{name}: {value}" for name, value in job.get("headers", {}).items()]
+    head += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
@@ -217,7 +217,10 @@ async def one_stream(job: dict, request: bytes, stats: Stats, delay: float):
 
 
 async def run(job: dict) -> dict:
-    requests = [build_request(job, body) for body in build_bodies(job)]
+    # Client i sends as caller i mod n when several callers are given (many users, as in production).
+    callers = job.get("header_sets") or [job.get("headers", {})]
+    bodies = build_bodies(job)
+    per_caller = [[build_request(job, body, headers) for body in bodies] for headers in callers]
     stats = Stats()
     concurrency = int(job["concurrency"])
     started = time.perf_counter()
@@ -225,7 +228,7 @@ async def run(job: dict) -> dict:
         ramp = float(job.get("ramp", 2.0))
         await asyncio.gather(
             *(
-                one_stream(job, requests[i % len(requests)], stats, ramp * i / concurrency)
+                one_stream(job, per_caller[i % len(per_caller)][0], stats, ramp * i / concurrency)
                 for i in range(concurrency)
             )
         )
@@ -236,7 +239,10 @@ async def run(job: dict) -> dict:
         measure_from = started + warmup
         stop_at = measure_from + duration if job.get("requests") is None else float("inf")
         await asyncio.gather(
-            *(client(job, requests, stats, measure_from, stop_at) for _ in range(concurrency))
+            *(
+                client(job, per_caller[i % len(per_caller)], stats, measure_from, stop_at)
+                for i in range(concurrency)
+            )
         )
         measured = time.perf_counter() - max(measure_from, started)
     latencies = sorted(stats.latencies)

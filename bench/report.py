@@ -160,7 +160,8 @@ def markdown(results: dict) -> str:
         f"- Solaris commit: `{results['commit']}` at `{args['checkout']}`; harness commit `{results['bench_commit']}`",
         f"- Machine: {box['cpu']}, {box['cores']} cores, {box['memory_mib']} MiB, Linux {box['kernel']}, "
         f"Python {box['python']}; load average at start {', '.join(f'{x:.2f}' for x in box['load'])}",
-        f"- Backend: {results.get('backend', '?')}; Solaris workers: {args['workers']}; LiteLLM workers: "
+        f"- Backend: {results.get('backend', '?')}; Solaris workers: {args['workers']}; load spread over "
+        f"{args['load_users']} callers (own key and account each); LiteLLM workers: "
         f"{args['litellm_workers'] if args['no_litellm'] == 'False' else 'not run'}",
         f"- Solaris's Python: {_python(results)}",
         f"- Each cell: {args['warmup']} s warm-up, {args['duration']} s measured; streams of 50 chunks; "
