@@ -256,12 +256,12 @@ def overspend(solaris: Solaris, seeded: dict, port: int, mock_port: int, args) -
     }
 
 
-def open_streams(solaris: Solaris, seeded: dict, server: str, args) -> dict:
+def open_streams(solaris: Solaris, callers: list[dict], server: str, args) -> dict:
     """(d) Many slow streams through ONE Solaris process: peak resident memory and errors."""
     name = f"solaris-1-{server}"
     port = solaris.serve(name, server, 1)
     root = solaris.stack.processes[name].pid
-    headers = {"authorization": f"Bearer {seeded['users']['load']['key']}"}
+    headers = callers[0]
     # One warm call so the baseline includes the loaded code, not the import-time footprint.
     load(
         {
@@ -292,6 +292,7 @@ def open_streams(solaris: Solaris, seeded: dict, server: str, args) -> dict:
                 "host": "127.0.0.1",
                 "port": port,
                 "headers": headers,
+                "header_sets": callers,
                 "stream": True,
                 "model": "bench-slow",
                 "concurrency": args.streams,
@@ -317,7 +318,7 @@ def open_streams(solaris: Solaris, seeded: dict, server: str, args) -> dict:
     }
 
 
-def profile(stack: Stack, name: str, target: dict, args) -> dict:
+def profile(stack: Stack, name: str, target: dict, server: str, args) -> dict:
     """py-spy on every Solaris worker while c=16 load runs (non-streaming, then streaming)."""
     pyspy = Path(sys.executable).parent / "py-spy"
     if not pyspy.exists():
@@ -325,7 +326,7 @@ def profile(stack: Stack, name: str, target: dict, args) -> dict:
     root = stack.processes[name].pid
     out = {}
     for mode in MODES:
-        raw = args.out.with_name(f"{args.out.stem}-profile-{mode}.txt")
+        raw = args.out.with_name(f"{args.out.stem}-profile-{server}-{mode}.txt")
         seconds = max(3, int(args.duration))
         spy = subprocess.Popen(
             [
@@ -562,7 +563,7 @@ def run(args) -> dict:
                     )
             section["per_call"] = per_call(solaris, solaris_headers, port, args)
             if args.profile:
-                section["profile"] = profile(stack, name, target, args)
+                section["profile"] = profile(stack, name, target, server, args)
             # Fresh accounting and overspend users per server: each check starts from its own grant.
             fresh = solaris.django("seed", "--tag", secrets.token_hex(4), "--load-users", "1")
             section["accounting"] = accounting(solaris, fresh, port, mock_port, args)
@@ -570,7 +571,7 @@ def run(args) -> dict:
             section["overspend"] = overspend(solaris, fresh, port, mock_port, args)
             print(report.overspend_line(section["overspend"]), flush=True)
             stack.stop(name)
-            section["streams"] = open_streams(solaris, seeded, server, args)
+            section["streams"] = open_streams(solaris, load_callers, server, args)
             print(report.streams_line(section["streams"]), flush=True)
             results["servers"][server] = section
     finally:
