@@ -273,7 +273,8 @@ def open_streams(solaris: Solaris, callers: list[dict], server: str, args) -> di
             "stream": True,
         }
     )
-    baseline = sum(rss_kib(pid) for pid in process_tree(root))
+    # The largest process is the worker (granian and gunicorn add a small supervisor).
+    baseline = max(rss_kib(pid) for pid in process_tree(root))
     peak = {"tree": 0, "largest": 0}
     done = threading.Event()
 

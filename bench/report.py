@@ -252,8 +252,8 @@ def markdown(results: dict) -> str:
             "",
             f"- {streams['streams']} slow streams (50 chunks, {args['slow_gap']} s apart) through one "
             f"{streams['server']} process: {streams['ok']} complete, peak open {streams['peak_open']}, errors "
-            f"{_errors(streams['errors'])}; RSS {streams['baseline_mib']:.0f} MiB warm idle, "
-            f"**{streams['peak_mib']:.0f} MiB** peak (process tree {streams['peak_tree_mib']:.0f} MiB); "
+            f"{_errors(streams['errors'])}; worker RSS {streams['baseline_mib']:.0f} MiB warm idle, "
+            f"**{streams['peak_mib']:.0f} MiB** peak (whole process tree {streams['peak_tree_mib']:.0f} MiB); "
             f"stream duration p50 {streams['p50_s']:.2f} s, p99 {streams['p99_s']:.2f} s (the upstream's own "
             f"pace: {float(args['slow_gap']) * 50:.1f} s). Goal < "
             f"{GOALS['streams_mib']} MiB with zero errors: "
