@@ -5,5 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py seed_demo
-echo "Solaris is starting on http://127.0.0.1:8000 (Ctrl-C stops it)"
-exec .venv/bin/uvicorn solaris.asgi:application --host 127.0.0.1 --port "${PORT:-8000}" --no-access-log
+PORT=${PORT:-8000}
+echo "Solaris is starting on http://127.0.0.1:$PORT (Ctrl-C stops it)"
+exec .venv/bin/uvicorn solaris.asgi:application --host 127.0.0.1 --port "$PORT" \
+  --lifespan off --no-access-log
