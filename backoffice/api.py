@@ -144,7 +144,7 @@ class UserListCreate(AdminApiView):
         if state:
             if state not in ("normal", "alert", "blocked"):
                 raise SolarisError(_("Unknown state: %(state)s.") % {"state": state}, param="state")
-            users = users.filter(account__isnull=False, credit_state=state)
+            users = users.filter(account__isnull=False, credit_state=state)  # type: ignore[misc]
         page = self.paginate_queryset(users.order_by("email"))
         return self.get_paginated_response(s.UserListItemSerializer(page, many=True).data)
 

@@ -94,7 +94,7 @@ def used_percent_of(used_bp: int) -> Decimal:
 
 def users_in_state(state: str, queryset: QuerySet[User] | None = None) -> QuerySet[User]:
     """Customers (users with a credit account) in one credit state; what the dashboard links to."""
-    return users_with_credits(queryset).filter(account__isnull=False, credit_state=state)
+    return users_with_credits(queryset).filter(account__isnull=False, credit_state=state)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def dashboard_get(*, days: int = 30, now: datetime | None = None, top: int = 10)
         pending=Count("pk", filter=Q(status__in=[Purchase.Status.REQUESTED, Purchase.Status.PAID])),
     )
     states = dict(
-        users_with_credits(User.objects.filter(account__isnull=False))
+        users_with_credits(User.objects.filter(account__isnull=False))  # type: ignore[misc]
         .order_by()
         .values("credit_state")
         .annotate(n=Count("pk"))
