@@ -15,7 +15,8 @@ from django.core.cache import cache
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from accounts.models import Integration, User
+from accounts.keys import hash_key
+from accounts.models import ApiKey, Integration, User
 from accounts.selectors import key_find
 from accounts.services import identity_resolve, key_touch, usable_identity, user_ensure_active
 from credits.models import ModelPrice, Plan, Subscription
@@ -31,6 +32,7 @@ from proxy import protection
 from proxy.models import CallRecord
 from proxy.payload import ChatRequest, prompt_estimate
 from solaris.errors import InvalidApiKey, SolarisError
+from solaris.local_cache import TtlCache
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +94,19 @@ def call_id_for(request_id: str, *, from_client: bool) -> str:
     return f"{request_id[:100]}.{uuid.uuid4().hex[:16]}"
 
 
+# Per process, short TTL: see solaris/local_cache.py for the bound on revocations and edits.
+_keys: TtlCache[ApiKey | Integration] = TtlCache("keys")
+_subscriptions: TtlCache[Subscription] = TtlCache("subscriptions")
+_prices: TtlCache[ModelPrice] = TtlCache("prices")
+
+
 def caller_authenticate(
     *, raw_key: str, email: str | None, librechat_id: str | None, body_user: str | None
 ) -> Caller:
     """The key's owner, or for an integration key the end user it speaks for (CONTRACT §2)."""
-    key = key_find(raw_key=raw_key) if raw_key.startswith("sol-") else None
+    key = None
+    if raw_key.startswith("sol-"):
+        key = _keys.get(hash_key(raw_key), lambda: key_find(raw_key=raw_key))
     if key is None:
         raise InvalidApiKey(
             _("Missing or invalid API key. Send it as 'Authorization: Bearer sol-…'.")
@@ -114,7 +124,13 @@ def caller_authenticate(
 
 
 def subscription_of(*, user_id: int) -> Subscription | None:
-    return Subscription.objects.select_related("plan").filter(user_id=user_id).first()
+    return _subscriptions.get(
+        user_id, Subscription.objects.select_related("plan").filter(user_id=user_id).first
+    )
+
+
+def price_of(*, model: str) -> ModelPrice | None:
+    return _prices.get(model, ModelPrice.objects.filter(model=model, active=True).first)
 
 
 def plan_of(*, user_id: int, subscription: Subscription | None = None) -> Plan | None:
@@ -246,7 +262,7 @@ def call_admit(
 
 def _admit(caller: Caller, *, call_id: str, request: ChatRequest, conversation_id: str):
     user = caller.user
-    price = ModelPrice.objects.filter(model=request.model, active=True).first()
+    price = price_of(model=request.model)
     if price is None:
         raise SolarisError(
             _("The model '%(model)s' does not exist or is not available.")

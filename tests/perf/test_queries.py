@@ -2,11 +2,15 @@
 counted with Django's CaptureQueriesContext, so a change that adds round trips fails here."""
 
 import json
+import time
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from accounts.services import api_key_create
 from credits.models import Hold, LedgerEntry
 from credits.services import credits_grant
 from proxy import services
@@ -16,7 +20,7 @@ from proxy.services import EndReason, Outcome
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Statements per call once the caches are warm (BEGIN/COMMIT are not captured).
-ADMIT_MAX = 10
+ADMIT_MAX = 7
 SETTLE_MAX = 11
 
 
@@ -61,3 +65,50 @@ def test_statements_per_call(user, user_key, price, stream):
     else:
         assert summary is not None
         assert summary.balance == 100_000 + 1_000_000 - 150
+
+
+def test_lookups_cached_and_revocation_prompt(user, user_key, price, settings):
+    """Key, plan and price come from the per-process cache; a revocation through the service
+    empties it at once, a change it does not see (another process) lands within the TTL."""
+    from accounts.keys import hash_key
+    from accounts.models import ApiKey
+    from accounts.services import key_revoke
+    from solaris.errors import InvalidApiKey
+
+    settings.SOLARIS_LOOKUP_CACHE_SECONDS = 0.5
+    credits_grant(user=user, amount=1_000_000, idempotency_key="perf")
+    _settle(_admit(user_key, stream=False, call_id="warm-up"))
+    with CaptureQueriesContext(connection) as admit:
+        admitted = _admit(user_key, stream=False, call_id="cached")
+    tables = " ".join(query["sql"] for query in admit.captured_queries)
+    assert "accounts_apikey" not in tables
+    assert "credits_modelprice" not in tables
+    assert "credits_subscription" not in tables
+    _settle(admitted)
+
+    # Revoked behind the cache's back (as another process would): honoured within the TTL.
+    ApiKey.objects.filter(key_hash=hash_key(user_key)).update(revoked_at=timezone.now())
+    _settle(_admit(user_key, stream=False, call_id="within-ttl"))
+    time.sleep(0.6)
+    with pytest.raises(InvalidApiKey):
+        _admit(user_key, stream=False, call_id="after-ttl")
+
+    # Revoked through the service: refused at once, whatever the TTL.
+    settings.SOLARIS_LOOKUP_CACHE_SECONDS = 60
+    _key, other = api_key_create(user=user, name="other")
+    _settle(_admit(other, stream=False, call_id="other-warm"))
+    key_revoke(key=ApiKey.objects.get(key_hash=hash_key(other)))
+    with pytest.raises(InvalidApiKey):
+        _admit(other, stream=False, call_id="other-revoked")
+
+
+def test_price_edit_reaches_admission_at_once(user, user_key, price, settings):
+    from credits.services import model_price_set
+
+    settings.SOLARIS_LOOKUP_CACHE_SECONDS = 60
+    credits_grant(user=user, amount=1_000_000, idempotency_key="perf")
+    _settle(_admit(user_key, stream=False, call_id="warm-up"))
+    model_price_set(model="gpt-test", input_weight=Decimal(2), output_weight=Decimal(5))
+    admitted = _admit(user_key, stream=False, call_id="repriced")
+    record, _summary = _settle(admitted)
+    assert record.credits == 10 * 2 + 20 * 5
