@@ -112,3 +112,37 @@ def test_price_edit_reaches_admission_at_once(user, user_key, price, settings):
     admitted = _admit(user_key, stream=False, call_id="repriced")
     record, _summary = _settle(admitted)
     assert record.credits == 10 * 2 + 20 * 5
+
+
+@pytest.mark.postgres
+def test_db_thread_hops_skip_the_health_check_unless_idle(db, monkeypatch):
+    """CONN_HEALTH_CHECKS pings before the first query of each hop; a connection used moments ago
+    is not pinged again, one idle past HEALTH_CHECK_IDLE_SECONDS is."""
+    from asgiref.sync import async_to_sync
+    from django.db import connections
+
+    from proxy import views
+
+    pings = []
+
+    def query(**_kwargs):
+        connection = connections["default"]
+        connection.settings_dict["CONN_HEALTH_CHECKS"] = True
+        connection.settings_dict["CONN_MAX_AGE"] = 60
+        if not hasattr(connection, "real_is_usable"):
+            connection.real_is_usable = connection.is_usable
+            connection.is_usable = lambda: pings.append(1) or connection.real_is_usable()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 42")
+            return cursor.fetchone()[0]
+
+    hop = async_to_sync(views._in_db_thread(query))
+    assert hop() == 42
+    pings.clear()
+    assert hop() == 42
+    assert pings == []  # used moments ago: no SELECT 1
+    monkeypatch.setattr(views, "HEALTH_CHECK_IDLE_SECONDS", 0.0)
+    time.sleep(0.01)
+    assert hop() == 42
+    assert pings == [1]  # idle past the limit: checked before use
+    async_to_sync(views._in_db_thread(lambda: connections.close_all()))()
