@@ -13,6 +13,7 @@ from accounts import keys
 from accounts.models import ApiKey, Integration, LoginLink, User
 from accounts.selectors import user_find
 from solaris.errors import AccountSuspended, UserIdentityMissing
+from solaris.local_cache import lookups_changed
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def integration_create(*, name: str, auto_provision: bool = True) -> tuple[Integ
 
 def key_revoke(*, key: ApiKey | Integration) -> None:
     type(key).objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    lookups_changed()
     key.refresh_from_db(fields=["revoked_at"])
 
 
@@ -147,6 +149,7 @@ def user_ensure_active(*, user: User) -> None:
 def user_suspend(*, user: User) -> bool:
     """Suspend the user (their calls are refused); returns False when they already were."""
     changed = User.objects.filter(pk=user.pk, is_suspended=False).update(is_suspended=True)
+    lookups_changed()
     user.is_suspended = True
     return bool(changed)
 
@@ -154,6 +157,7 @@ def user_suspend(*, user: User) -> bool:
 def user_reactivate(*, user: User) -> bool:
     """Lift a suspension; returns False when the user was not suspended."""
     changed = User.objects.filter(pk=user.pk, is_suspended=True).update(is_suspended=False)
+    lookups_changed()
     user.is_suspended = False
     return bool(changed)
 

@@ -57,35 +57,39 @@ def active_grants_filter(now: datetime) -> Q:
     return not_expired & ~Q(expires_at__isnull=True, remaining=0)
 
 
-def account_summary(*, user_id: int, with_grants: bool = False) -> AccountSummary:
-    """Available, used percent and state of one account (3 queries, 4 with the grants list).
+@dataclass(frozen=True)
+class GrantTotals:
+    granted: int  # original total of the active grants
+    left: int  # remaining on grants not expired
+    expired_left: int  # remaining on expired grants (not booked yet, or kept for open holds)
 
-    Computed from the grants as of now, so an expiry the beat task has not booked yet already
-    counts, exactly as the next service call would book it.
-    """
-    now = timezone.now()
-    account = Account.objects.filter(pk=user_id).first() or Account(user_id=user_id)
+
+def grant_totals(*, account_id: int, now: datetime) -> GrantTotals:
+    """The one aggregate every credit number is computed from (1 query)."""
     expired = Q(expires_at__lte=now)
-    totals = Grant.objects.filter(account_id=user_id).aggregate(
+    totals = Grant.objects.filter(account_id=account_id).aggregate(
         granted=Sum("amount", filter=active_grants_filter(now), default=0),
         left=Sum("remaining", filter=~expired, default=0),
         expired_left=Sum("remaining", filter=expired, default=0),
     )
-    granted, left = totals["granted"], totals["left"]
+    return GrantTotals(**totals)
+
+
+def summary_from(
+    *,
+    account: Account,
+    totals: GrantTotals,
+    subscription: Subscription | None,
+    grants: list[Grant] | None = None,
+) -> AccountSummary:
+    """The summary of an account already read (or locked), without another query."""
+    granted, left = totals.granted, totals.left
     reserve = expiry_reserve(
-        held=account.held, debt=account.debt, active_left=left, expired_left=totals["expired_left"]
+        held=account.held, debt=account.debt, active_left=left, expired_left=totals.expired_left
     )
     available = left + reserve - account.debt - account.held
     used = granted - left
     percent = used_percent(granted=granted, used=used, available=available)
-    subscription = Subscription.objects.select_related("plan").filter(user_id=user_id).first()
-    grants = []
-    if with_grants:
-        grants = list(
-            Grant.objects.filter(account_id=user_id, remaining__gt=0)
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-            .order_by(F("expires_at").asc(nulls_last=True), "id")
-        )
     return AccountSummary(
         available=available,
         balance=account.balance,
@@ -98,8 +102,28 @@ def account_summary(*, user_id: int, with_grants: bool = False) -> AccountSummar
         plan=subscription.plan if subscription else None,
         renews_at=subscription.cycle_end if subscription else None,
         alert_threshold=settings.SOLARIS_ALERT_THRESHOLD,
-        grants=grants,
+        grants=grants or [],
     )
+
+
+def account_summary(*, user_id: int, with_grants: bool = False) -> AccountSummary:
+    """Available, used percent and state of one account (3 queries, 4 with the grants list).
+
+    Computed from the grants as of now, so an expiry the beat task has not booked yet already
+    counts, exactly as the next service call would book it.
+    """
+    now = timezone.now()
+    account = Account.objects.filter(pk=user_id).first() or Account(user_id=user_id)
+    totals = grant_totals(account_id=user_id, now=now)
+    subscription = Subscription.objects.select_related("plan").filter(user_id=user_id).first()
+    grants = None
+    if with_grants:
+        grants = list(
+            Grant.objects.filter(account_id=user_id, remaining__gt=0)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .order_by(F("expires_at").asc(nulls_last=True), "id")
+        )
+    return summary_from(account=account, totals=totals, subscription=subscription, grants=grants)
 
 
 @dataclass(frozen=True)
@@ -200,21 +224,25 @@ class CreditPosition:
     state: str
 
 
-def credit_position(*, user_id: int) -> CreditPosition:
-    """Available, used percent and state in one aggregate (2 queries): cheap enough to run inside
-    a service that already holds the account lock."""
-    now = timezone.now()
-    held, debt = Account.objects.values_list("held", "debt").get(pk=user_id)
-    totals = Grant.objects.filter(active_grants_filter(now), account_id=user_id).aggregate(
-        granted=Sum("amount"), left=Sum("remaining")
-    )
-    granted, left = totals["granted"] or 0, totals["left"] or 0
-    available = left - debt - held
-    percent = used_percent(granted=granted, used=granted - left, available=available)
+def position_from(*, held: int, debt: int, totals: GrantTotals) -> CreditPosition:
+    available = totals.left - debt - held
+    used = totals.granted - totals.left
+    percent = used_percent(granted=totals.granted, used=used, available=available)
     return CreditPosition(
         available=available,
-        granted=granted,
-        used=granted - left,
+        granted=totals.granted,
+        used=used,
         used_percent=percent,
         state=credit_state(used_percent=percent, available=available),
     )
+
+
+def credit_position(*, user_id: int, account: Account | None = None) -> CreditPosition:
+    """Available, used percent and state (1 query given the locked account, else 2): cheap
+    enough to run inside a service that already holds the account lock."""
+    if account is None:
+        held, debt = Account.objects.values_list("held", "debt").get(pk=user_id)
+    else:
+        held, debt = account.held, account.debt
+    totals = grant_totals(account_id=user_id, now=timezone.now())
+    return position_from(held=held, debt=debt, totals=totals)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import DecimalValidator
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,7 +30,13 @@ from credits.models import (
     Purchase,
     Subscription,
 )
-from credits.selectors import expiry_reserve
+from credits.selectors import (
+    AccountSummary,
+    expiry_reserve,
+    grant_totals,
+    position_from,
+    summary_from,
+)
 from notifications import services as notification_services
 
 logger = logging.getLogger(__name__)
@@ -48,6 +54,13 @@ class Admission:
     hold: Hold
     max_tokens: int  # per choice; lower than asked when the balance only covers a shorter answer
     clamped: bool
+    summary: AccountSummary | None = None  # after the hold, when asked for
+
+
+@dataclass(frozen=True)
+class Settlement:
+    entry: LedgerEntry | None
+    summary: AccountSummary
 
 
 def add_months(moment: datetime, months: int = 1) -> datetime:
@@ -61,9 +74,18 @@ def add_months(moment: datetime, months: int = 1) -> datetime:
 
 
 def account_lock(*, user_id: int) -> Account:
-    """The user's account row, created if missing, locked until the transaction ends."""
-    Account.objects.get_or_create(user_id=user_id)
-    return Account.objects.select_for_update().get(user_id=user_id)
+    """The user's account row, created if missing, locked until the transaction ends.
+
+    One SELECT … FOR UPDATE when the account exists (the common case)."""
+    try:
+        return Account.objects.select_for_update().get(user_id=user_id)
+    except Account.DoesNotExist:
+        Account.objects.get_or_create(user_id=user_id)
+        return Account.objects.select_for_update().get(user_id=user_id)
+
+
+def _due_grants(account_id, now: datetime):
+    return Grant.objects.filter(account_id=account_id, expires_at__lte=now, remaining__gt=0)
 
 
 def _append(
@@ -85,7 +107,10 @@ def _append(
         created_at=now or timezone.now(),
         **fields,
     )
-    Account.objects.filter(pk=account.pk).update(balance=account.balance, debt=account.debt)
+    # The locked account in memory is current: one UPDATE writes every cached number.
+    Account.objects.filter(pk=account.pk).update(
+        balance=account.balance, debt=account.debt, held=account.held
+    )
     return entry
 
 
@@ -96,9 +121,7 @@ def _expire_due(account: Account, now: datetime) -> int:
     expired grants until those calls settle: a call admitted before the expiry is paid with the
     credits it was admitted against, and the balance never drops below what is held.
     """
-    due = list(
-        account.grants.filter(expires_at__lte=now, remaining__gt=0).order_by("expires_at", "id")
-    )
+    due = list(_due_grants(account.pk, now).order_by("expires_at", "id"))
     if not due:
         return 0
     active_left = (
@@ -492,10 +515,14 @@ def hold_create(
     max_tokens: int,
     n: int = 1,
     now: datetime | None = None,
+    summary_of: Subscription | None = None,
+    with_summary: bool = False,
 ) -> Admission:
     """Reserve the worst case of a call; lower max_tokens if only a shorter answer fits.
 
     Raises InsufficientCredits when not even the prompt and SOLARIS_MIN_ANSWER_TOKENS fit.
+    `with_summary` adds the account summary after the hold (one aggregate, in the same transaction;
+    its plan and renewal come from `summary_of`, the subscription the caller already read).
     """
     if prompt_tokens < 0 or max_tokens < 1 or n < 1:
         raise ValidationError(
@@ -504,9 +531,20 @@ def hold_create(
         )
     now = now or timezone.now()
     account = account_lock(user_id=user.pk)
-    if Hold.objects.filter(request_id=request_id).exists():
+    # Read after the lock, so nothing committed before it is missed; both checks in one query.
+    duplicate, due = (
+        Account.objects.filter(pk=account.pk)
+        .annotate(
+            duplicate=Exists(Hold.objects.filter(request_id=request_id)),
+            due=Exists(_due_grants(OuterRef("pk"), now)),
+        )
+        .values_list("duplicate", "due")
+        .get()
+    )
+    if duplicate:
         raise ValidationError(_("This request id was already admitted."), code="duplicate")
-    _expire_due(account, now)
+    if due:
+        _expire_due(account, now)
     available = account.available
     weights = {"input_weight": price.input_weight, "output_weight": price.output_weight}
     worst = pricing.cost(prompt_tokens=prompt_tokens, completion_tokens=max_tokens * n, **weights)
@@ -529,17 +567,31 @@ def hold_create(
     )
     account.held += worst
     Account.objects.filter(pk=account.pk).update(held=account.held)
-    return Admission(hold=hold, max_tokens=allowed, clamped=allowed < max_tokens)
+    summary = None
+    if with_summary:
+        totals = grant_totals(account_id=account.pk, now=now)
+        summary = summary_from(account=account, totals=totals, subscription=summary_of)
+    return Admission(hold=hold, max_tokens=allowed, clamped=allowed < max_tokens, summary=summary)
 
 
-def _lock_hold(request_id: str) -> tuple[Account, Hold]:
-    account_id = Hold.objects.values_list("account_id", flat=True).get(request_id=request_id)
-    account = account_lock(user_id=account_id)
-    return account, Hold.objects.get(request_id=request_id)
+def _lock_hold(request_id: str, now: datetime) -> tuple[Account, Hold]:
+    """The hold's account, locked (one statement), then the hold with `expiry_due`: whether any
+    grant of the account is due to expire at `now` (read after the lock, so it is current)."""
+    holder = Hold.objects.filter(request_id=request_id).values("account_id")[:1]
+    try:
+        account = Account.objects.select_for_update().get(pk=Subquery(holder))
+    except Account.DoesNotExist:
+        raise Hold.DoesNotExist(f"no hold {request_id!r}") from None
+    hold = Hold.objects.annotate(expiry_due=Exists(_due_grants(OuterRef("account_id"), now))).get(
+        request_id=request_id
+    )
+    return account, hold
 
 
-def _close(account: Account, hold: Hold, status: str, now: datetime) -> None:
-    if hold.status == Hold.Status.OPEN:
+def _close(
+    account: Account, hold: Hold, status: str, now: datetime, *, held_written: bool = False
+) -> None:
+    if hold.status == Hold.Status.OPEN and not held_written:
         account.held -= hold.amount
         Account.objects.filter(pk=account.pk).update(held=account.held)
     hold.status = status
@@ -547,7 +599,6 @@ def _close(account: Account, hold: Hold, status: str, now: datetime) -> None:
     hold.save(update_fields=["status", "closed_at"])
 
 
-@transaction.atomic
 def hold_settle(
     *,
     request_id: str,
@@ -560,22 +611,46 @@ def hold_settle(
     A cost above the hold is still booked exactly and flagged; beyond the grants it becomes debt.
     A call whose hold the reaper already released is still charged (and flagged): it did run.
     """
-    account, hold = _lock_hold(request_id)
+    return hold_settle_summarised(
+        request_id=request_id,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        now=now,
+    ).entry
+
+
+@transaction.atomic
+def hold_settle_summarised(
+    *,
+    request_id: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    now: datetime | None = None,
+    summary_of: Subscription | None = None,
+) -> Settlement:
+    """hold_settle, plus the account summary after it, computed in the same transaction from the
+    locked account and the one grants aggregate the credit-state notification needs anyway."""
+    now = now or timezone.now()
+    account, hold = _lock_hold(request_id, now)
     if hold.status == Hold.Status.SETTLED:
-        return LedgerEntry.objects.filter(hold=hold).first()
+        entry = LedgerEntry.objects.filter(hold=hold).first()
+        totals = grant_totals(account_id=account.pk, now=now)
+        return Settlement(entry, summary_from(account=account, totals=totals, subscription=None))
     charge = pricing.cost(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         input_weight=hold.input_weight,
         output_weight=hold.output_weight,
     )
-    now = now or timezone.now()
     was_open = hold.status == Hold.Status.OPEN
     entry = None
     if charge > 0:
         # Expire first while the hold still reserves its credits, then draw them.
-        _expire_due(account, now)
+        if hold.expiry_due:
+            _expire_due(account, now)
         _draw(account, charge)
+        if was_open:
+            account.held -= hold.amount  # written by _append's UPDATE below
         flagged = charge > hold.amount or not was_open
         if flagged:
             logger.warning(
@@ -592,21 +667,29 @@ def hold_settle(
             reason=hold.model,
             now=now,
         )
-    if was_open or charge > 0:
+        _close(account, hold, Hold.Status.SETTLED, now, held_written=True)
+    elif was_open:
         _close(account, hold, Hold.Status.SETTLED, now)
-    _expire_due(account, now)
-    notification_services.notification_credit_state(account=account)
-    return entry
+    # Nothing was due when the lock was taken: drawing and closing cannot make anything due.
+    if hold.expiry_due:
+        _expire_due(account, now)
+    totals = grant_totals(account_id=account.pk, now=now)
+    notification_services.notification_credit_state(
+        account=account, position=position_from(held=account.held, debt=account.debt, totals=totals)
+    )
+    summary = summary_from(account=account, totals=totals, subscription=summary_of)
+    return Settlement(entry, summary)
 
 
 @transaction.atomic
 def hold_release(*, request_id: str, now: datetime | None = None) -> None:
     """Charge nothing and free the hold (upstream failed). Releasing twice is harmless."""
-    account, hold = _lock_hold(request_id)
+    now = now or timezone.now()
+    account, hold = _lock_hold(request_id, now)
     if hold.status == Hold.Status.OPEN:
-        now = now or timezone.now()
         _close(account, hold, Hold.Status.RELEASED, now)
-        _expire_due(account, now)
+        if hold.expiry_due:
+            _expire_due(account, now)
 
 
 def holds_reap(*, max_age_seconds: int | None = None, now: datetime | None = None) -> int:

@@ -110,7 +110,10 @@ def _credit_state_notification(
 
 
 def notification_credit_state(
-    *, account: Account, credits_added: bool = False
+    *,
+    account: Account,
+    credits_added: bool = False,
+    position: credit_selectors.CreditPosition | None = None,
 ) -> Notification | None:
     """Call inside a credit change that holds the account lock, after the change.
 
@@ -118,7 +121,8 @@ def notification_credit_state(
     last notified of; re-arms silently when credits were added (top-up, purchase, renewal) and the
     account fell back below it, so the next crossing notifies again.
     """
-    position = credit_selectors.credit_position(user_id=account.pk)
+    # The locked account in memory is current: only the grants need reading (or were read).
+    position = position or credit_selectors.credit_position(user_id=account.pk, account=account)
     new, notified = position.state, account.notified_state
     if STATE_RANK[new] > STATE_RANK[notified]:
         _notified_state_set(account, new)
@@ -138,7 +142,7 @@ def notification_credits_refused(*, user_id: int) -> Notification | None:
     account = credit_services.account_lock(user_id=user_id)
     if account.notified_state == Account.State.BLOCKED:
         return None
-    position = credit_selectors.credit_position(user_id=user_id)
+    position = credit_selectors.credit_position(user_id=user_id, account=account)
     if position.state == Account.State.NORMAL:
         return None
     _notified_state_set(account, Account.State.BLOCKED)

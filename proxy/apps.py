@@ -5,3 +5,18 @@ from django.utils.translation import gettext_lazy as _
 class ProxyConfig(AppConfig):
     name = "proxy"
     verbose_name = _("Proxy")
+
+    def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
+        from accounts.models import ApiKey, Integration, User
+        from credits.models import ModelPrice, Plan, Subscription
+        from solaris.local_cache import lookups_changed
+
+        for model in (ApiKey, Integration, User, ModelPrice, Plan, Subscription):
+            post_save.connect(
+                lookups_changed, sender=model, dispatch_uid=f"lookups:{model.__name__}"
+            )
+            post_delete.connect(
+                lookups_changed, sender=model, dispatch_uid=f"lookups-del:{model.__name__}"
+            )

@@ -15,17 +15,24 @@ from django.core.cache import cache
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from accounts.models import Integration, User
+from accounts.keys import hash_key
+from accounts.models import ApiKey, Integration, User
 from accounts.selectors import key_find
 from accounts.services import identity_resolve, key_touch, usable_identity, user_ensure_active
 from credits.models import ModelPrice, Plan, Subscription
 from credits.selectors import AccountSummary, account_summary
-from credits.services import InsufficientCredits, hold_create, hold_release, hold_settle
+from credits.services import (
+    InsufficientCredits,
+    hold_create,
+    hold_release,
+    hold_settle_summarised,
+)
 from notifications.services import notification_credits_refused
 from proxy import protection
 from proxy.models import CallRecord
 from proxy.payload import ChatRequest, prompt_estimate
 from solaris.errors import InvalidApiKey, SolarisError
+from solaris.local_cache import TtlCache
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +58,7 @@ class Admitted:
     held: int
     ticket: protection.CircuitTicket
     summary: AccountSummary | None  # after admission, for streams (their headers go first)
+    subscription: Subscription | None  # as read at admission (plan and renewal of summaries)
     conversation_id: str
 
 
@@ -86,11 +94,19 @@ def call_id_for(request_id: str, *, from_client: bool) -> str:
     return f"{request_id[:100]}.{uuid.uuid4().hex[:16]}"
 
 
+# Per process, short TTL: see solaris/local_cache.py for the bound on revocations and edits.
+_keys: TtlCache[ApiKey | Integration] = TtlCache("keys")
+_subscriptions: TtlCache[Subscription] = TtlCache("subscriptions")
+_prices: TtlCache[ModelPrice] = TtlCache("prices")
+
+
 def caller_authenticate(
     *, raw_key: str, email: str | None, librechat_id: str | None, body_user: str | None
 ) -> Caller:
     """The key's owner, or for an integration key the end user it speaks for (CONTRACT §2)."""
-    key = key_find(raw_key=raw_key) if raw_key.startswith("sol-") else None
+    key = None
+    if raw_key.startswith("sol-"):
+        key = _keys.get(hash_key(raw_key), lambda: key_find(raw_key=raw_key))
     if key is None:
         raise InvalidApiKey(
             _("Missing or invalid API key. Send it as 'Authorization: Bearer sol-…'.")
@@ -107,8 +123,18 @@ def caller_authenticate(
     return caller
 
 
-def plan_of(*, user_id: int) -> Plan | None:
-    subscription = Subscription.objects.select_related("plan").filter(user_id=user_id).first()
+def subscription_of(*, user_id: int) -> Subscription | None:
+    return _subscriptions.get(
+        user_id, Subscription.objects.select_related("plan").filter(user_id=user_id).first
+    )
+
+
+def price_of(*, model: str) -> ModelPrice | None:
+    return _prices.get(model, ModelPrice.objects.filter(model=model, active=True).first)
+
+
+def plan_of(*, user_id: int, subscription: Subscription | None = None) -> Plan | None:
+    subscription = subscription or subscription_of(user_id=user_id)
     return subscription.plan if subscription and subscription.plan.active else None
 
 
@@ -236,7 +262,7 @@ def call_admit(
 
 def _admit(caller: Caller, *, call_id: str, request: ChatRequest, conversation_id: str):
     user = caller.user
-    price = ModelPrice.objects.filter(model=request.model, active=True).first()
+    price = price_of(model=request.model)
     if price is None:
         raise SolarisError(
             _("The model '%(model)s' does not exist or is not available.")
@@ -245,7 +271,8 @@ def _admit(caller: Caller, *, call_id: str, request: ChatRequest, conversation_i
             code="model_not_found",
             param="model",
         )
-    plan = plan_of(user_id=user.pk)
+    subscription = subscription_of(user_id=user.pk)
+    plan = plan_of(user_id=user.pk, subscription=subscription)
     if plan is None or not plan.allows(request.model):
         raise SolarisError(
             _("Your plan does not include the model '%(model)s'.") % {"model": request.model},
@@ -276,6 +303,9 @@ def _admit(caller: Caller, *, call_id: str, request: ChatRequest, conversation_i
             prompt_tokens=estimate,
             max_tokens=max_tokens_for(request=request, plan=plan, price=price),
             n=request.n,
+            # A non-streamed answer shows the numbers after settlement instead: one summary per call.
+            with_summary=request.stream,
+            summary_of=subscription,
         )
     except InsufficientCredits as short:
         raise quota_refusal(user=user, available=short.available, needed=short.needed) from None
@@ -289,8 +319,8 @@ def _admit(caller: Caller, *, call_id: str, request: ChatRequest, conversation_i
         max_tokens=admission.max_tokens,
         held=admission.hold.amount,
         ticket=ticket,
-        # A non-streamed answer shows the numbers after settlement instead: one summary per call.
-        summary=account_summary(user_id=user.pk) if request.stream else None,
+        summary=admission.summary,
+        subscription=subscription,
         conversation_id=conversation_id,
     )
 
@@ -319,13 +349,18 @@ def call_settle(
 ) -> tuple[CallRecord, AccountSummary | None]:
     """Close the hold (settle real usage, or release it when the upstream failed) and record."""
     prompt = completion = credits = 0
+    summary = None
     if outcome.end_reason in (EndReason.UPSTREAM_ERROR, EndReason.TIMEOUT):
         hold_release(request_id=admitted.call_id)
     else:
         prompt, completion = charged_tokens(admitted, outcome)
-        entry = hold_settle(
-            request_id=admitted.call_id, prompt_tokens=prompt, completion_tokens=completion
+        settlement = hold_settle_summarised(
+            request_id=admitted.call_id,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            summary_of=admitted.subscription,
         )
+        entry, summary = settlement.entry, settlement.summary
         credits = -entry.amount if entry is not None else 0
     caller = admitted.caller
     record = CallRecord.objects.create(
@@ -347,5 +382,8 @@ def call_settle(
     )
     if outcome.upstream_ok is not None:
         protection.circuit_record(ticket=admitted.ticket, success=outcome.upstream_ok)
-    summary = account_summary(user_id=caller.user.pk) if with_summary else None
+    if not with_summary:
+        summary = None
+    elif summary is None:
+        summary = account_summary(user_id=caller.user.pk)
     return record, summary

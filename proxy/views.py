@@ -16,7 +16,7 @@ from typing import TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import translation
@@ -37,6 +37,9 @@ UPSTREAM_MODELS_KEY = "proxy:upstream_models"
 UPSTREAM_MODELS_SECONDS = 30
 # A streamed response Django never started to send (client gone first) is settled after this.
 UNSENT_STREAM_SECONDS = 30
+# A DB-thread connection used this recently skips CONN_HEALTH_CHECKS' `SELECT 1` (a round trip per
+# hop); one idle longer, which the server or the network may have dropped meanwhile, is checked.
+HEALTH_CHECK_IDLE_SECONDS = 10.0
 
 # Bounded threads for the ORM: few, reused, each with its persistent database connection.
 _db_threads = ThreadPoolExecutor(
@@ -53,12 +56,31 @@ def _settlement_done(task: asyncio.Task) -> None:
         logger.error("call settlement failed", exc_info=task.exception())
 
 
+def _connections_check_idle() -> None:
+    now = time.monotonic()
+    for connection in connections.all(initialized_only=True):
+        used_at = getattr(connection, "solaris_used_at", None)
+        if used_at is None or now - used_at > HEALTH_CHECK_IDLE_SECONDS:
+            connection.health_check_done = False  # Django pings it before its first query
+
+
+def _connections_tidy() -> None:
+    # Drops broken (after an error: pinged) or expired connections, as a request end does.
+    close_old_connections()
+    now = time.monotonic()
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None:
+            connection.health_check_done = True  # just worked: no ping before the next hop
+            connection.solaris_used_at = now
+
+
 def _in_db_thread(function):
     def run(**kwargs):
+        _connections_check_idle()
         try:
             return function(**kwargs)
         finally:
-            close_old_connections()  # drops broken or expired connections, as a request end does
+            _connections_tidy()
 
     return sync_to_async(run, thread_sensitive=False, executor=_db_threads)
 

@@ -227,6 +227,8 @@ SOLARIS_CIRCUIT_OPEN_SECONDS = env.int("SOLARIS_CIRCUIT_OPEN_SECONDS", default=1
 SOLARIS_ALERT_NOTICE = env.bool("SOLARIS_ALERT_NOTICE", default=True)
 # Threads (and so database connections) each web process uses for the proxy's ORM work.
 SOLARIS_PROXY_DB_THREADS = env.int("SOLARIS_PROXY_DB_THREADS", default=8)
+# Seconds the proxy may use a cached key, plan or price (solaris/local_cache.py); 0 = no cache.
+SOLARIS_LOOKUP_CACHE_SECONDS = env.float("SOLARIS_LOOKUP_CACHE_SECONDS", default=5.0)
 LIBRECHAT_JWT_SECRET = env.str("LIBRECHAT_JWT_SECRET", default="")
 SOLARIS_WIDGET_ALLOWED_ORIGINS = env.list("SOLARIS_WIDGET_ALLOWED_ORIGINS", default=[])
 # Single-use sign-in links: e-mailed ones live minutes, the widget's are used at once.

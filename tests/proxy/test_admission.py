@@ -16,6 +16,7 @@ from credits.services import credits_grant, hold_create, hold_settle
 from notifications.models import Notification
 from proxy.models import CallRecord
 from proxy.payload import NOTICE_MARK
+from solaris.local_cache import lookups_changed
 from tests.factories import ModelPriceFactory, PlanFactory, UserFactory
 from tests.proxy.fault_upstream import wait_until
 
@@ -290,6 +291,7 @@ def test_max_output_defaults_and_caps(faulty, solaris, member, member_key):
     ModelPriceFactory(model="fault-ok").__class__.objects.filter(model="fault-ok").update(
         max_output_tokens=7
     )
+    lookups_changed()  # a raw UPDATE bypasses the signals that empty the per-process price cache
     post(
         solaris,
         member_key,
