@@ -646,7 +646,7 @@ def hold_settle_summarised(
     entry = None
     if charge > 0:
         # Expire first while the hold still reserves its credits, then draw them.
-        if hold.expiry_due:
+        if hold.expiry_due:  # type: ignore[attr-defined]
             _expire_due(account, now)
         _draw(account, charge)
         if was_open:
@@ -671,7 +671,7 @@ def hold_settle_summarised(
     elif was_open:
         _close(account, hold, Hold.Status.SETTLED, now)
     # Nothing was due when the lock was taken: drawing and closing cannot make anything due.
-    if hold.expiry_due:
+    if hold.expiry_due:  # type: ignore[attr-defined]
         _expire_due(account, now)
     totals = grant_totals(account_id=account.pk, now=now)
     notification_services.notification_credit_state(
@@ -688,7 +688,7 @@ def hold_release(*, request_id: str, now: datetime | None = None) -> None:
     account, hold = _lock_hold(request_id, now)
     if hold.status == Hold.Status.OPEN:
         _close(account, hold, Hold.Status.RELEASED, now)
-        if hold.expiry_due:
+        if hold.expiry_due:  # type: ignore[attr-defined]
             _expire_due(account, now)
 
 

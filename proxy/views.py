@@ -61,7 +61,8 @@ def _connections_check_idle() -> None:
     for connection in connections.all(initialized_only=True):
         used_at = getattr(connection, "solaris_used_at", None)
         if used_at is None or now - used_at > HEALTH_CHECK_IDLE_SECONDS:
-            connection.health_check_done = False  # Django pings it before its first query
+            # Django pings it before its first query.
+            connection.health_check_done = False  # type: ignore[attr-defined]
 
 
 def _connections_tidy() -> None:
@@ -70,8 +71,9 @@ def _connections_tidy() -> None:
     now = time.monotonic()
     for connection in connections.all(initialized_only=True):
         if connection.connection is not None:
-            connection.health_check_done = True  # just worked: no ping before the next hop
-            connection.solaris_used_at = now
+            # It just worked: no ping before the next hop.
+            connection.health_check_done = True  # type: ignore[attr-defined]
+            connection.solaris_used_at = now  # type: ignore[attr-defined]
 
 
 def _in_db_thread(function):
