@@ -211,40 +211,40 @@ class UserAdmin(DjangoUserAdmin):
         )
 
     def suspend_view(self, request, object_id):
-        require(request, MANAGE_RIGHT)
-        user = self._user(request, object_id)
-        form = SuspendForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            if user_suspend(user=user):
-                self.log_change(request, user, _("Suspended: %(reason)s") % form.cleaned_data)
-                messages.success(request, _("%(user)s is suspended.") % {"user": user})
-            return self._back(user)
-        return form_page(
+        return self._suspension_view(
             request,
-            self,
-            title=_("Suspend %(user)s") % {"user": user.email},
-            form=form,
-            subject=user,
+            object_id,
+            change=user_suspend,
+            log=_("Suspended: %(reason)s"),
+            done=_("%(user)s is suspended."),
+            title=_("Suspend %(user)s"),
             submit_label=_("Suspend"),
             note=_("A suspended user's calls are refused until the account is reactivated."),
         )
 
     def reactivate_view(self, request, object_id):
+        return self._suspension_view(
+            request,
+            object_id,
+            change=user_reactivate,
+            log=_("Reactivated: %(reason)s"),
+            done=_("%(user)s is active again."),
+            title=_("Reactivate %(user)s"),
+            submit_label=_("Reactivate"),
+        )
+
+    def _suspension_view(self, request, object_id, *, change, log, done, title, **page):
+        """Suspend or reactivate: a reason is asked, the change logged in the admin history."""
         require(request, MANAGE_RIGHT)
         user = self._user(request, object_id)
         form = SuspendForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
-            if user_reactivate(user=user):
-                self.log_change(request, user, _("Reactivated: %(reason)s") % form.cleaned_data)
-                messages.success(request, _("%(user)s is active again.") % {"user": user})
+            if change(user=user):
+                self.log_change(request, user, log % form.cleaned_data)
+                messages.success(request, done % {"user": user})
             return self._back(user)
         return form_page(
-            request,
-            self,
-            title=_("Reactivate %(user)s") % {"user": user.email},
-            form=form,
-            subject=user,
-            submit_label=_("Reactivate"),
+            request, self, title=title % {"user": user.email}, form=form, subject=user, **page
         )
 
     def api_key_view(self, request, object_id):
