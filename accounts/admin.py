@@ -17,8 +17,8 @@ from accounts.services import api_key_create, user_reactivate, user_suspend
 from backoffice.admin_tools import credits_text, form_page, require, state_badge
 from backoffice.forms import AddCreditsForm, ApiKeyForm, ChangePlanForm, SuspendForm
 from backoffice.selectors import used_percent_of, user_overview, users_with_credits
-from credits.models import Account, LedgerEntry
-from credits.selectors import account_summary
+from credits.models import Account
+from credits.selectors import account_summary, grant_already_made
 from credits.services import credits_grant, subscription_change_plan
 
 GRANT_RIGHT = "backoffice.grant_credits"
@@ -142,7 +142,7 @@ class UserAdmin(DjangoUserAdmin):
         form = AddCreditsForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             key = f"admin:{form.cleaned_data['idempotency_key']}"
-            already = LedgerEntry.objects.filter(idempotency_key=f"grant:{key}").exists()
+            already = grant_already_made(idempotency_key=key)
             try:
                 grant = credits_grant(
                     user=user,

@@ -20,8 +20,8 @@ from accounts.models import ApiKey, User
 from accounts.services import api_key_create, user_create
 from backoffice import serializers as s
 from backoffice.selectors import users_with_credits
-from credits.models import LedgerEntry, Purchase
-from credits.selectors import account_summary
+from credits.models import Purchase
+from credits.selectors import account_summary, grant_already_made
 from credits.services import credits_grant, purchase_confirm, purchase_request
 from solaris.errors import SolarisError
 
@@ -203,7 +203,7 @@ class GrantCreate(AdminApiView):
     def post(self, request):
         data = self.parse(s.GrantCreateSerializer)
         key = f"api:{data['idempotency_key']}"
-        replay = LedgerEntry.objects.filter(idempotency_key=f"grant:{key}").exists()
+        replay = grant_already_made(idempotency_key=key)
         try:
             grant = credits_grant(
                 user=data["user"],

@@ -246,3 +246,13 @@ def credit_position(*, user_id: int, account: Account | None = None) -> CreditPo
         held, debt = account.held, account.debt
     totals = grant_totals(account_id=user_id, now=timezone.now())
     return position_from(held=held, debt=debt, totals=totals)
+
+
+def grant_key(idempotency_key: str) -> str:
+    """The ledger key of a manual or promo grant made with this idempotency key."""
+    return f"grant:{idempotency_key}"
+
+
+def grant_already_made(*, idempotency_key: str) -> bool:
+    """Whether credits_grant with this key already granted (a repeat returns that grant)."""
+    return LedgerEntry.objects.filter(idempotency_key=grant_key(idempotency_key)).exists()

@@ -33,6 +33,7 @@ from credits.models import (
 from credits.selectors import (
     AccountSummary,
     expiry_reserve,
+    grant_key,
     grant_totals,
     position_from,
     summary_from,
@@ -266,7 +267,7 @@ def credits_grant(
         account,
         amount=amount,
         source=source,
-        idempotency_key=f"grant:{idempotency_key}",
+        idempotency_key=grant_key(idempotency_key),
         expires_at=expires_at,
         reason=reason,
         created_by=created_by,
