@@ -124,13 +124,14 @@ def caller_authenticate(
 
 
 def subscription_of(*, user_id: int) -> Subscription | None:
+    # The loaders are lambdas: building a queryset costs more than the cache hit it would be for.
     return _subscriptions.get(
-        user_id, Subscription.objects.select_related("plan").filter(user_id=user_id).first
+        user_id, lambda: Subscription.objects.select_related("plan").filter(user_id=user_id).first()
     )
 
 
 def price_of(*, model: str) -> ModelPrice | None:
-    return _prices.get(model, ModelPrice.objects.filter(model=model, active=True).first)
+    return _prices.get(model, lambda: ModelPrice.objects.filter(model=model, active=True).first())
 
 
 def plan_of(*, user_id: int, subscription: Subscription | None = None) -> Plan | None:

@@ -1,7 +1,7 @@
 """The OpenAI-compatible endpoints LibreChat calls (CONTRACT §4), as async views on ASGI.
 
 Per call: one thread hop to admit (proxy.services.call_admit), the upstream call on the shared
-httpx client, bytes relayed as they arrive, one thread hop to settle. Settlement runs in its own
+aiohttp session, bytes relayed as they arrive, one thread hop to settle. Settlement runs in its own
 task, shielded, so a client that disconnects (CancelledError) is still billed and recorded.
 """
 
@@ -54,6 +54,13 @@ def _settlement_done(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         # The hold stays open; credits.tasks.reap_holds releases it later.
         logger.error("call settlement failed", exc_info=task.exception())
+
+
+async def settlements_finish(timeout: float) -> int:
+    """Wait up to `timeout` seconds for the settlements still running; returns how many are left."""
+    if _background:
+        await asyncio.wait(set(_background), timeout=timeout)
+    return len(_background)
 
 
 def _connections_check_idle() -> None:

@@ -220,6 +220,8 @@ SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT = env.float(
 SOLARIS_UPSTREAM_IDLE_TIMEOUT = env.float("SOLARIS_UPSTREAM_IDLE_TIMEOUT", default=60.0)
 SOLARIS_MAX_BODY_BYTES = env.int("SOLARIS_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 SOLARIS_UPSTREAM_MAX_CONNECTIONS = env.int("SOLARIS_UPSTREAM_MAX_CONNECTIONS", default=1000)
+# At shutdown, how long to wait for settlements still running (after the open requests ended).
+SOLARIS_SHUTDOWN_SETTLE_SECONDS = env.float("SOLARIS_SHUTDOWN_SETTLE_SECONDS", default=30.0)
 # Circuit breaker: this many upstream failures within the window open it for OPEN_SECONDS.
 SOLARIS_CIRCUIT_FAILURES = env.int("SOLARIS_CIRCUIT_FAILURES", default=5)
 SOLARIS_CIRCUIT_WINDOW_SECONDS = env.int("SOLARIS_CIRCUIT_WINDOW_SECONDS", default=30)

@@ -1,0 +1,186 @@
+"""The proxy's own ASGI lane: /v1/chat/completions and /v1/models without Django's request cycle.
+
+Django's ASGI handler runs every middleware of settings.MIDDLEWARE and the request_started /
+request_finished signals through `sync_to_async` (a thread hop each, in a thread created per
+request), which cost more than all of Solaris's own work on a call (docs/performance.md). The two
+proxy views need none of it: no session, no CSRF, no locale negotiation, no auth middleware. This
+lane hands them a minimal request (method, headers, body, request id) and sends the Django response
+they return, with the same behaviour Django's handler has where it matters: the X-Request-ID,
+cancelling the view when the client disconnects, closing the response, and a 500 in the OpenAI
+shape for an unexpected error. Every other path goes to Django unchanged.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
+
+from proxy import upstream, views
+from solaris.errors import SolarisError
+from solaris.middleware import HEADER as REQUEST_ID_HEADER
+from solaris.middleware import request_id_for
+from solaris.request_context import request_id_var
+
+logger = logging.getLogger("django.request")
+
+Scope = dict
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+ROUTES = {
+    "/v1/chat/completions": views.chat_completions,
+    "/v1/models": views.models,
+}
+
+
+class Headers:
+    """Case-insensitive request headers, as `request.headers.get(name)` reads them in Django."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]):
+        self._values: dict[str, str] = {}
+        for name, value in raw:
+            key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+            self._values[key] = f"{self._values[key]},{text}" if key in self._values else text
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._values.get(name.lower(), default)
+
+
+class EdgeRequest:
+    """What the proxy views read from a request, and nothing else."""
+
+    def __init__(self, scope: Scope, body: bytes):
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.headers = Headers(scope["headers"])
+        self._body = body
+        self.request_id = request_id_for(self)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._body if size < 0 else self._body[:size]
+
+
+async def body_read(receive: Receive, limit: int) -> bytes | None:
+    """The body, cut soon after `limit` bytes (the view answers 413); None if the client left."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        if size <= limit:
+            parts.append(chunk)
+            size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _headers_of(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (name.encode("latin-1"), str(value).encode("latin-1")) for name, value in response.items()
+    ]
+    if not response.streaming:
+        headers.append((b"content-length", str(len(response.content)).encode()))  # type: ignore[attr-defined]
+    return headers
+
+
+async def response_send(response: HttpResponseBase, send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": _headers_of(response),
+        }
+    )
+    if response.streaming:
+        async for chunk in response.streaming_content:  # type: ignore[attr-defined]
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    else:
+        await send({"type": "http.response.body", "body": response.content})  # type: ignore[attr-defined]
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def internal_error() -> HttpResponse:
+    return SolarisError(
+        "The server had an error while processing your request.",
+        status=500,
+        code="internal_error",
+        type="server_error",
+    ).as_response()
+
+
+async def _respond(view, request: EdgeRequest, send: Send) -> None:
+    try:
+        response = await view(request)
+    except Exception:
+        logger.exception("Internal Server Error: %s", request.path, extra={"status_code": 500})
+        response = internal_error()
+    response[REQUEST_ID_HEADER] = request.request_id
+    try:
+        await response_send(response, send)
+    finally:
+        response.close()
+
+
+async def app(scope: Scope, receive: Receive, send: Send, view) -> None:
+    body = await body_read(receive, settings.SOLARIS_MAX_BODY_BYTES)
+    if body is None:
+        return
+    request = EdgeRequest(scope, body)
+    token = request_id_var.set(request.request_id)
+    # As Django's handler: a client that disconnects cancels the view (which then settles).
+    answering = asyncio.ensure_future(_respond(view, request, send))
+    listening = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((answering, listening), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        listening.cancel()
+        answering.cancel()  # a no-op when it is done
+        # The client left: the view settled the call as disconnected.
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await answering
+        request_id_var.reset(token)
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Startup: nothing to do. Shutdown (after the server finished the open requests): wait for the
+    settlements still running, so a deploy or a scale-down books every call, then close the
+    upstream connections."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            left = await views.settlements_finish(settings.SOLARIS_SHUTDOWN_SETTLE_SECONDS)
+            if left:
+                logger.error("shutdown with %d settlements unfinished: the reaper frees them", left)
+            await upstream.sessions_close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def lane(django_app):
+    """The ASGI application: the proxy's paths here, everything else to `django_app`."""
+
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        view = ROUTES.get(scope["path"]) if scope["type"] == "http" else None
+        if view is None:
+            await django_app(scope, receive, send)
+        else:
+            await app(scope, receive, send, view)
+
+    return application
