@@ -43,23 +43,26 @@ def _headers() -> dict[str, str]:
     )
 
 
+def _session_new() -> aiohttp.ClientSession:
+    connect = settings.SOLARIS_UPSTREAM_CONNECT_TIMEOUT
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=settings.SOLARIS_UPSTREAM_MAX_CONNECTIONS, keepalive_timeout=30
+        ),
+        # Reads are bounded by first-byte and idle timeouts below, not by aiohttp.
+        timeout=aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect),
+        # Raw bytes are relayed as they come: never decompressed, never compressed.
+        auto_decompress=False,
+        trust_env=False,
+    )
+
+
 def client() -> aiohttp.ClientSession:
     """The shared session of the running event loop (a session cannot cross loops)."""
     loop = asyncio.get_running_loop()
     found = _sessions.get(loop)
     if found is None or found.closed:
-        connect = settings.SOLARIS_UPSTREAM_CONNECT_TIMEOUT
-        found = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=settings.SOLARIS_UPSTREAM_MAX_CONNECTIONS, keepalive_timeout=30
-            ),
-            # Reads are bounded by first-byte and idle timeouts below, not by aiohttp.
-            timeout=aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect),
-            # Raw bytes are relayed as they come: never decompressed, never compressed.
-            auto_decompress=False,
-            trust_env=False,
-        )
-        _sessions[loop] = found
+        found = _sessions[loop] = _session_new()
     return found
 
 
@@ -124,10 +127,16 @@ class Reply:
             self.response.close()
 
 
-async def _send(method: str, path: str, *, content: bytes | None = None) -> Reply:
+async def _send(
+    method: str,
+    path: str,
+    *,
+    content: bytes | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> Reply:
     if not settings.LITELLM_BASE_URL:
         raise UpstreamUnavailable("LITELLM_BASE_URL is not set")
-    session = client()
+    session = session or client()
     # Raw bytes are relayed as they come: they must not be compressed.
     headers = {**_headers(), "Accept-Encoding": "identity"}
     if content is not None:
@@ -155,12 +164,16 @@ async def chat_open(*, payload: bytes) -> Reply:
 
 
 async def models_list() -> list[str]:
-    """The model names LiteLLM serves, each once, in its order."""
-    reply = await _send("GET", "/v1/models")
-    try:
-        body = await reply.read()
-    finally:
-        await reply.aclose()
+    """The model names LiteLLM serves, each once, in its order.
+
+    On a session of its own: it is rare (cached by the caller) and also runs from admin through
+    async_to_sync, whose short-lived event loop must not keep a pooled session behind."""
+    async with _session_new() as session:
+        reply = await _send("GET", "/v1/models", session=session)
+        try:
+            body = await reply.read()
+        finally:
+            await reply.aclose()
     if reply.status != 200:
         raise UpstreamUnavailable(f"GET /v1/models answered {reply.status}")
     try:
