@@ -18,6 +18,12 @@ PROBE_KEY = "proxy:circuit:probe"
 
 CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
 
+# Until when (time.monotonic) this process trusts the last all-clear it read from the shared cache
+# (circuit closed, no failure counted): the common case then costs no Redis round trip. A failure
+# recorded here forgets it at once; a circuit opened by another process is seen here within
+# SOLARIS_CIRCUIT_CLEAR_SECONDS.
+_clear_until = 0.0
+
 
 def rate_limit_hit(*, user_id: int, limit: int, now: float | None = None) -> int | None:
     """Count one request in the user's current minute; the seconds to wait when over `limit`.
@@ -56,13 +62,26 @@ def circuit_state(now: float | None = None) -> str:
     return OPEN if now < open_until else HALF_OPEN
 
 
+def circuit_forget() -> None:
+    """Read the shared state on the next admission (after a failure, or when tests reset it)."""
+    global _clear_until
+    _clear_until = 0.0
+
+
 def circuit_admit(now: float | None = None) -> CircuitTicket:
     """May a call go upstream? Open: no (retry_after set). Half-open: one probe at a time."""
+    global _clear_until
+    live = now is None
+    if live and time.monotonic() < _clear_until:
+        return CircuitTicket(CLOSED)
     now = time.time() if now is None else now
     found = cache.get_many([OPEN_UNTIL_KEY, FAILURES_KEY])
     open_until = found.get(OPEN_UNTIL_KEY)
     if open_until is None:
-        return CircuitTicket(CLOSED, dirty=bool(found.get(FAILURES_KEY)))
+        failures = bool(found.get(FAILURES_KEY))
+        if live and not failures:
+            _clear_until = time.monotonic() + settings.SOLARIS_CIRCUIT_CLEAR_SECONDS
+        return CircuitTicket(CLOSED, dirty=failures)
     if now < open_until:
         return CircuitTicket(OPEN, max(1, math.ceil(open_until - now)))
     if cache.add(PROBE_KEY, 1, timeout=settings.SOLARIS_CIRCUIT_OPEN_SECONDS):
@@ -77,6 +96,7 @@ def circuit_record(*, ticket: CircuitTicket, success: bool, now: float | None = 
         if ticket.dirty:
             cache.delete_many([FAILURES_KEY, OPEN_UNTIL_KEY, PROBE_KEY])
         return
+    circuit_forget()
     now = time.time() if now is None else now
     window = settings.SOLARIS_CIRCUIT_WINDOW_SECONDS
     try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
@@ -208,10 +209,37 @@ def max_tokens_for(*, request: ChatRequest, plan: Plan, price: ModelPrice) -> in
     return min(asked, price.max_output_tokens) if price.max_output_tokens else asked
 
 
+_record_insert: tuple[str, list] | None = None
+
+
+def record_write(**values) -> CallRecord:
+    """Insert one CallRecord: the model's own INSERT, without QuerySet.create's compiler (a third of
+    a settlement's CPU went to compiling this statement). No signal listens to CallRecord saves."""
+    global _record_insert
+    if _record_insert is None:
+        meta = CallRecord._meta
+        fields = [field for field in meta.concrete_fields if not field.primary_key]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(field.column)) for field in fields)
+        table, pk = quote(meta.db_table), quote(str(meta.pk.column))
+        marks = ", ".join(["%s"] * len(fields))
+        # Names from the model's meta, values as parameters.
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}"  # noqa: S608
+        _record_insert = (sql, fields)
+    sql, fields = _record_insert
+    record = CallRecord(**values)
+    params = [field.get_db_prep_save(field.pre_save(record, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        record.pk = cursor.fetchone()[0]
+    record._state.adding = False
+    return record
+
+
 def _refused(
     caller: Caller, *, call_id: str, model: str, stream: bool, conversation_id: str, error
 ) -> Refusal:
-    CallRecord.objects.create(
+    record_write(
         request_id=call_id,
         user=caller.user,
         api_key_id=caller.api_key_id,
@@ -364,7 +392,7 @@ def call_settle(
         entry, summary = settlement.entry, settlement.summary
         credits = -entry.amount if entry is not None else 0
     caller = admitted.caller
-    record = CallRecord.objects.create(
+    record = record_write(
         request_id=admitted.call_id,
         user=caller.user,
         api_key_id=caller.api_key_id,

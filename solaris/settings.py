@@ -226,6 +226,8 @@ SOLARIS_SHUTDOWN_SETTLE_SECONDS = env.float("SOLARIS_SHUTDOWN_SETTLE_SECONDS", d
 SOLARIS_CIRCUIT_FAILURES = env.int("SOLARIS_CIRCUIT_FAILURES", default=5)
 SOLARIS_CIRCUIT_WINDOW_SECONDS = env.int("SOLARIS_CIRCUIT_WINDOW_SECONDS", default=30)
 SOLARIS_CIRCUIT_OPEN_SECONDS = env.int("SOLARIS_CIRCUIT_OPEN_SECONDS", default=15)
+# How long a process reuses an all-clear circuit state read from Redis (0: read it on every call).
+SOLARIS_CIRCUIT_CLEAR_SECONDS = env.float("SOLARIS_CIRCUIT_CLEAR_SECONDS", default=1.0)
 SOLARIS_ALERT_NOTICE = env.bool("SOLARIS_ALERT_NOTICE", default=True)
 # Threads (and so database connections) each web process uses for the proxy's ORM work.
 SOLARIS_PROXY_DB_THREADS = env.int("SOLARIS_PROXY_DB_THREADS", default=8)

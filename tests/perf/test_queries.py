@@ -118,6 +118,8 @@ def test_price_edit_reaches_admission_at_once(user, user_key, price, settings):
 def test_db_thread_hops_skip_the_health_check_unless_idle(db, monkeypatch):
     """CONN_HEALTH_CHECKS pings before the first query of each hop; a connection used moments ago
     is not pinged again, one idle past HEALTH_CHECK_IDLE_SECONDS is."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from asgiref.sync import async_to_sync
     from django.db import connections
 
@@ -136,6 +138,9 @@ def test_db_thread_hops_skip_the_health_check_unless_idle(db, monkeypatch):
             cursor.execute("SELECT 42")
             return cursor.fetchone()[0]
 
+    # One thread, so every hop finds the connection the previous one left (the proxy's pool may
+    # hold threads, with closed connections, from earlier tests).
+    monkeypatch.setattr(views, "_db_threads", ThreadPoolExecutor(max_workers=1))
     hop = async_to_sync(views._in_db_thread(query))
     assert hop() == 42
     pings.clear()

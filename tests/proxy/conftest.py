@@ -70,9 +70,13 @@ def fault_upstream():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
+    from proxy import protection
+
     cache.clear()
+    protection.circuit_forget()
     yield
     cache.clear()
+    protection.circuit_forget()
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Rate limit and circuit breaker bookkeeping (proxy/protection.py) in the shared cache."""
 
+import time
+
 import pytest
-from django.core.cache import caches
+from django.core.cache import cache, caches
 
 from proxy import protection
 
@@ -54,3 +56,29 @@ def test_circuit_state_is_shared_between_processes(settings):
     assert other.get(protection.OPEN_UNTIL_KEY) == now + settings.SOLARIS_CIRCUIT_OPEN_SECONDS
     assert protection.rate_limit_hit(user_id=9, limit=1, now=now) is None
     assert other.get(protection.RPM_KEY.format(user_id=9, window=int(now // 60))) == 1
+
+
+def test_an_all_clear_circuit_is_reused_for_a_moment(settings, monkeypatch):
+    """The common case costs no cache round trip; a local failure, or the moment passing, reads
+    the shared state again (so a circuit another process opened is seen within the setting)."""
+    settings.SOLARIS_CIRCUIT_CLEAR_SECONDS = 60
+    protection.circuit_forget()
+    reads = []
+    real_get_many = cache.get_many
+    monkeypatch.setattr(cache, "get_many", lambda keys: reads.append(keys) or real_get_many(keys))
+    assert protection.circuit_admit().state == protection.CLOSED
+    assert protection.circuit_admit().state == protection.CLOSED
+    assert len(reads) == 1
+    # Another process opens the circuit: not seen while the all-clear is trusted...
+    cache.set(protection.OPEN_UNTIL_KEY, time.time() + 30, timeout=60)
+    assert protection.circuit_admit().state == protection.CLOSED
+    # ...seen at once after a failure here, which also forgets the all-clear.
+    protection.circuit_record(ticket=protection.CircuitTicket(protection.CLOSED), success=False)
+    assert protection.circuit_admit().state == protection.OPEN
+    assert len(reads) == 2
+    cache.delete_many([protection.OPEN_UNTIL_KEY, protection.FAILURES_KEY])
+    settings.SOLARIS_CIRCUIT_CLEAR_SECONDS = 0
+    protection.circuit_forget()
+    protection.circuit_admit()
+    protection.circuit_admit()
+    assert len(reads) == 4  # 0: every call reads the shared state
