@@ -1,6 +1,8 @@
 """Every change to credits (CONTRACT §3). Each service is one short transaction that locks the
 account row first (`select_for_update`), so concurrent calls and processes serialise per account
-and spending can never exceed what was granted. No network call ever happens inside one.
+and spending can never exceed what was granted. No network call ever happens inside one. On
+PostgreSQL the common admission, settlement and release are one SQL function call that takes the
+same lock first (the fast path, at the end of the holds section).
 """
 
 import calendar
