@@ -1,6 +1,8 @@
 """Every change to credits (CONTRACT §3). Each service is one short transaction that locks the
 account row first (`select_for_update`), so concurrent calls and processes serialise per account
-and spending can never exceed what was granted. No network call ever happens inside one.
+and spending can never exceed what was granted. No network call ever happens inside one. On
+PostgreSQL the common admission, settlement and release are one SQL function call that takes the
+same lock first (the fast path, at the end of the holds section).
 """
 
 import calendar
@@ -8,12 +10,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import DecimalValidator
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
+from django.db import connection, transaction
+from django.db.models import Exists, F, Model, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,6 +35,7 @@ from credits.models import (
 )
 from credits.selectors import (
     AccountSummary,
+    GrantTotals,
     expiry_reserve,
     grant_key,
     grant_totals,
@@ -506,7 +510,6 @@ def purchase_refund(
 # --- holds: admission and settlement of calls ---
 
 
-@transaction.atomic
 def hold_create(
     *,
     user: User,
@@ -525,12 +528,53 @@ def hold_create(
     `with_summary` adds the account summary after the hold (one aggregate, in the same transaction;
     its plan and renewal come from `summary_of`, the subscription the caller already read).
     """
+    now = now or timezone.now()
+    if _fast_path() and prompt_tokens >= 0 and max_tokens >= 1 and n >= 1:
+        admission = _hold_open_fast(
+            user_id=user.pk,
+            request_id=request_id,
+            price=price,
+            prompt_tokens=prompt_tokens,
+            max_tokens=max_tokens,
+            n=n,
+            now=now,
+            summary_of=summary_of,
+            with_summary=with_summary,
+        )
+        if admission is not None:
+            return admission
+    return _hold_create_locked(
+        user=user,
+        request_id=request_id,
+        price=price,
+        prompt_tokens=prompt_tokens,
+        max_tokens=max_tokens,
+        n=n,
+        now=now,
+        summary_of=summary_of,
+        with_summary=with_summary,
+    )
+
+
+@transaction.atomic
+def _hold_create_locked(
+    *,
+    user: User,
+    request_id: str,
+    price: ModelPrice,
+    prompt_tokens: int,
+    max_tokens: int,
+    n: int,
+    now: datetime,
+    summary_of: Subscription | None,
+    with_summary: bool,
+) -> Admission:
+    """hold_create for every case, through the ORM inside one transaction."""
     if prompt_tokens < 0 or max_tokens < 1 or n < 1:
         raise ValidationError(
             _("A call needs a prompt of 0 or more tokens and room for at least 1 answer token."),
             code="tokens",
         )
-    now = now or timezone.now()
     account = account_lock(user_id=user.pk)
     # Read after the lock, so nothing committed before it is missed; both checks in one query.
     duplicate, due = (
@@ -620,7 +664,6 @@ def hold_settle(
     ).entry
 
 
-@transaction.atomic
 def hold_settle_summarised(
     *,
     request_id: str,
@@ -632,6 +675,35 @@ def hold_settle_summarised(
     """hold_settle, plus the account summary after it, computed in the same transaction from the
     locked account and the one grants aggregate the credit-state notification needs anyway."""
     now = now or timezone.now()
+    if _fast_path() and prompt_tokens >= 0 and completion_tokens >= 0:
+        settlement = _hold_settle_fast(
+            request_id=request_id,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            now=now,
+            summary_of=summary_of,
+        )
+        if settlement is not None:
+            return settlement
+    return _hold_settle_locked(
+        request_id=request_id,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        now=now,
+        summary_of=summary_of,
+    )
+
+
+@transaction.atomic
+def _hold_settle_locked(
+    *,
+    request_id: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    now: datetime,
+    summary_of: Subscription | None,
+) -> Settlement:
+    """hold_settle_summarised for every case, through the ORM inside one transaction."""
     account, hold = _lock_hold(request_id, now)
     if hold.status == Hold.Status.SETTLED:
         entry = LedgerEntry.objects.filter(hold=hold).first()
@@ -682,15 +754,197 @@ def hold_settle_summarised(
     return Settlement(entry, summary)
 
 
-@transaction.atomic
 def hold_release(*, request_id: str, now: datetime | None = None) -> None:
     """Charge nothing and free the hold (upstream failed). Releasing twice is harmless."""
     now = now or timezone.now()
+    if _fast_path() and _hold_release_fast(request_id=request_id, now=now):
+        return
+    _hold_release_locked(request_id=request_id, now=now)
+
+
+@transaction.atomic
+def _hold_release_locked(*, request_id: str, now: datetime) -> None:
     account, hold = _lock_hold(request_id, now)
     if hold.status == Hold.Status.OPEN:
         _close(account, hold, Hold.Status.RELEASED, now)
         if hold.expiry_due:  # type: ignore[attr-defined]
             _expire_due(account, now)
+
+
+# --- the fast path: the common call in one round trip on PostgreSQL (docs/credits.md) ---
+# The SQL functions (migration 0003) lock the account first and decline, writing nothing, whenever
+# the call is not the common case; the ORM services above then handle it, as the only rule book.
+
+
+_M = TypeVar("_M", bound=Model)
+
+
+def _fast_path() -> bool:
+    return settings.SOLARIS_SQL_FAST_PATH and connection.vendor == "postgresql"
+
+
+def _loaded(instance: _M) -> _M:
+    """A model instance built from RETURNING values: a saved row, as if read from the database."""
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
+def _hold_open_fast(
+    *,
+    user_id: int,
+    request_id: str,
+    price: ModelPrice,
+    prompt_tokens: int,
+    max_tokens: int,
+    n: int,
+    now: datetime,
+    summary_of: Subscription | None,
+    with_summary: bool,
+) -> Admission | None:
+    """The admission when the account exists, the request id is new, no grant is due to expire
+    and the whole worst case fits; None, with nothing written, otherwise."""
+    worst = pricing.cost(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=max_tokens * n,
+        input_weight=price.input_weight,
+        output_weight=price.output_weight,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM solaris_hold_open(%s::bigint, %s::text, %s::text, %s::bigint, "
+            "%s::numeric, %s::numeric, %s::timestamptz, %s::boolean)",
+            [
+                user_id,
+                request_id,
+                price.model,
+                worst,
+                Decimal(price.input_weight),
+                Decimal(price.output_weight),
+                now,
+                with_summary,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    hold_id, balance, held, debt, notified, granted, left, expired_left = row
+    hold = Hold(
+        id=hold_id,
+        account_id=user_id,
+        request_id=request_id,
+        model=price.model,
+        amount=worst,
+        input_weight=price.input_weight,
+        output_weight=price.output_weight,
+        status=Hold.Status.OPEN,
+        created_at=now,
+    )
+    summary = None
+    if with_summary:
+        account = Account(
+            user_id=user_id, balance=balance, held=held, debt=debt, notified_state=notified
+        )
+        summary = summary_from(
+            account=_loaded(account),
+            totals=GrantTotals(granted=granted, left=left, expired_left=expired_left),
+            subscription=summary_of,
+        )
+    return Admission(hold=_loaded(hold), max_tokens=max_tokens, clamped=False, summary=summary)
+
+
+def _hold_settle_fast(
+    *,
+    request_id: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    now: datetime,
+    summary_of: Subscription | None,
+) -> Settlement | None:
+    """The settlement of an open hold when no grant is due to expire, the cost is within the hold
+    and the grants cover it (no flag, no debt); None, with nothing written, otherwise."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM solaris_hold_settle(%s::text, %s::bigint, %s::bigint, %s::timestamptz)",
+            [request_id, prompt_tokens, completion_tokens, now],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (
+        hold_id,
+        account_id,
+        model,
+        amount,
+        input_weight,
+        output_weight,
+        created_at,
+        charge,
+        entry_id,
+        balance,
+        held,
+        debt,
+        notified,
+        granted,
+        left,
+        expired_left,
+    ) = row
+    hold = _loaded(
+        Hold(
+            id=hold_id,
+            account_id=account_id,
+            request_id=request_id,
+            model=model,
+            amount=amount,
+            input_weight=input_weight,
+            output_weight=output_weight,
+            status=Hold.Status.SETTLED,
+            created_at=created_at,
+            closed_at=now,
+        )
+    )
+    entry = None
+    if entry_id is not None:
+        entry = LedgerEntry(
+            id=entry_id,
+            account_id=account_id,
+            kind=LedgerEntry.Kind.USAGE,
+            amount=-charge,
+            balance_after=balance,
+            idempotency_key=f"usage:{request_id}",
+            hold=hold,
+            flagged=False,
+            reason=model,
+            created_at=now,
+        )
+        entry = _loaded(entry)
+    account = _loaded(
+        Account(user_id=account_id, balance=balance, held=held, debt=debt, notified_state=notified)
+    )
+    totals = GrantTotals(granted=granted, left=left, expired_left=expired_left)
+    state = position_from(held=held, debt=debt, totals=totals).state
+    ranks = notification_services.STATE_RANK
+    if ranks[state] > ranks[notified]:
+        _credit_state_catch_up(account_id=account_id, now=now)
+    return Settlement(entry, summary_from(account=account, totals=totals, subscription=summary_of))
+
+
+@transaction.atomic
+def _credit_state_catch_up(*, account_id: int, now: datetime) -> None:
+    """The notification a fast settlement crossed into, decided again under the account lock, so
+    racing settlements notify once (rare: only when the state rises past the last notified)."""
+    account = account_lock(user_id=account_id)
+    totals = grant_totals(account_id=account_id, now=now)
+    notification_services.notification_credit_state(
+        account=account, position=position_from(held=account.held, debt=account.debt, totals=totals)
+    )
+
+
+def _hold_release_fast(*, request_id: str, now: datetime) -> bool:
+    """Whether the release is done: the hold was open with no grant due (or was already closed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT solaris_hold_release(%s::text, %s::timestamptz)", [request_id, now])
+        return bool(cursor.fetchone()[0])
 
 
 def holds_reap(*, max_age_seconds: int | None = None, now: datetime | None = None) -> int:

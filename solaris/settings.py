@@ -211,6 +211,8 @@ SOLARIS_NOTIFICATION_SWEEP_AFTER_SECONDS = env.int(
     "SOLARIS_NOTIFICATION_SWEEP_AFTER_SECONDS", default=180
 )
 SOLARIS_HOLD_MAX_AGE_SECONDS = env.int("SOLARIS_HOLD_MAX_AGE_SECONDS", default=900)
+# PostgreSQL: admit, settle and release common calls in one SQL function call (docs/credits.md).
+SOLARIS_SQL_FAST_PATH = env.bool("SOLARIS_SQL_FAST_PATH", default=True)
 # The smallest answer worth admitting when max_tokens has to be lowered to fit the balance.
 SOLARIS_MIN_ANSWER_TOKENS = env.int("SOLARIS_MIN_ANSWER_TOKENS", default=256)
 SOLARIS_UPSTREAM_CONNECT_TIMEOUT = env.float("SOLARIS_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
