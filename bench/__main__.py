@@ -165,6 +165,27 @@ def mock_reset(mock_port: int) -> None:
     http("POST", f"http://127.0.0.1:{mock_port}/_bench/reset", body=b"")
 
 
+def recorded(results: list[dict]) -> int:
+    """Calls that leave a call record: answered, or refused once the caller was known."""
+    return sum(
+        r["ok"]
+        + sum(n for what, n in r["errors"].items() if what[:3].isdigit() and what[:3] != "401")
+        for r in results
+    )
+
+
+def ledger_settled(solaris: Solaris, user_id: int, records: int, timeout: float = 60) -> dict:
+    """The user's books once every call answered so far is settled: Solaris answers first and
+    settles right after, so the last calls' holds may still be open when the load ends."""
+    deadline = time.monotonic() + timeout
+    while True:
+        book = solaris.django("ledger", "--users", str(user_id))[str(user_id)]
+        landed = book["calls"] is None or book["calls"]["count"] >= records
+        if (book["open_holds"] == 0 and landed) or time.monotonic() > deadline:
+            return book
+        time.sleep(0.2)
+
+
 def accounting(solaris: Solaris, seeded: dict, port: int, mock_port: int, args) -> dict:
     """(e) N varied calls, half streamed, then the ledger against the mock's usage × weights."""
     weights = Decimal(seeded["input_weight"]), Decimal(seeded["output_weight"])
@@ -179,7 +200,7 @@ def accounting(solaris: Solaris, seeded: dict, port: int, mock_port: int, args) 
     ]
     calls = [c for c in mock_calls(mock_port) if c["model"] == "bench-model"]
     expected = credits_expected(calls, *weights)
-    book = solaris.django("ledger", "--users", str(user["id"]))[str(user["id"])]
+    book = ledger_settled(solaris, user["id"], recorded(results))
     ok = sum(r["ok"] for r in results)
     errors = {k: v for r in results for k, v in r["errors"].items()}
     return {
@@ -232,7 +253,7 @@ def overspend(solaris: Solaris, seeded: dict, port: int, mock_port: int, args) -
         thread.join()
     calls = [c for c in mock_calls(mock_port) if c["model"] == "bench-model"]
     expected = credits_expected(calls, *weights)
-    book = solaris.django("ledger", "--users", str(user["id"]))[str(user["id"])]
+    book = ledger_settled(solaris, user["id"], recorded(results))
     refused = sum(
         v for r in results for k, v in r["errors"].items() if k == "429 insufficient_quota"
     )

@@ -58,7 +58,7 @@ class Admitted:
     max_tokens: int
     held: int
     ticket: protection.CircuitTicket
-    summary: AccountSummary | None  # after admission, for streams (their headers go first)
+    summary: AccountSummary | None  # after admission (the answer's credit headers)
     subscription: Subscription | None  # as read at admission (plan and renewal of summaries)
     conversation_id: str
 
@@ -332,8 +332,8 @@ def _admit(caller: Caller, *, call_id: str, request: ChatRequest, conversation_i
             prompt_tokens=estimate,
             max_tokens=max_tokens_for(request=request, plan=plan, price=price),
             n=request.n,
-            # A non-streamed answer shows the numbers after settlement instead: one summary per call.
-            with_summary=request.stream,
+            # The answer's credit headers: the account with this call's worst case held.
+            with_summary=True,
             summary_of=subscription,
         )
     except InsufficientCredits as short:

@@ -2,7 +2,9 @@
 
 Per call: one thread hop to admit (proxy.services.call_admit), the upstream call on the shared
 aiohttp session, bytes relayed as they arrive, one thread hop to settle. Settlement runs in its own
-task, shielded, so a client that disconnects (CancelledError) is still billed and recorded.
+task: the answer does not wait for it (the hold covers the call until it lands), a client that
+disconnects (CancelledError) is still billed and recorded, and shutdown waits for it (proxy.edge).
+The credit headers are the account's at admission, with this call's worst case held.
 """
 
 import asyncio
@@ -304,9 +306,10 @@ async def _complete(call: Call, reply: upstream.Reply) -> HttpResponse:
         produced_bytes=relay.generated_bytes(answer),
         upstream_ok=True,
     )
-    summary = await call.settle(outcome, with_summary=True)
+    # Settled in the background, like a stream: the hold keeps covering the call until then.
+    call.end(outcome)
     response = HttpResponse(answer, content_type=reply.content_type)
-    return credit_headers(response, summary)
+    return credit_headers(response, call.admitted.summary)
 
 
 async def _stream(call: Call, chat: payload.ChatRequest, reply: upstream.Reply) -> HttpResponseBase:
@@ -374,10 +377,12 @@ async def _relay(call: Call, state: relay.StreamState, head: bytes, *, ended: bo
             outcome = Outcome(EndReason.UPSTREAM_ERROR, 200, error.code, upstream_ok=False)
             yield relay.error_event(error)
         finally:
-            metrics.OPEN_STREAMS.dec()
             if outcome.end_reason == EndReason.CLIENT_DISCONNECTED:
                 outcome.usage, outcome.produced_bytes = state.usage, state.produced
-            await call.settle(outcome)
+            # The answer ends now; the settlement finishes in its own task (started before the
+            # stream stops counting as open, so one of the two is always visible).
+            call.end(outcome)
+            metrics.OPEN_STREAMS.dec()
 
 
 @csrf_exempt

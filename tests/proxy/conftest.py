@@ -44,6 +44,23 @@ class LiveSolaris:
             time.sleep(0.02)
         return self
 
+    @staticmethod
+    def unsettled() -> bool:
+        """Calls answered (or streams still open) whose settlement has not landed yet."""
+        from proxy import metrics, views
+
+        return bool(
+            views._background or metrics.REGISTRY.get_sample_value("solaris_proxy_open_streams")
+        )
+
+    def settled(self, timeout: float = 10) -> None:
+        """Wait until every call answered so far is settled: the answer does not wait for it."""
+        deadline = time.monotonic() + timeout
+        while self.unsettled():
+            if time.monotonic() > deadline:
+                raise AssertionError("settlements still running")
+            time.sleep(0.01)
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
@@ -82,17 +99,11 @@ def _fresh_cache():
 @pytest.fixture
 def solaris(live_server_solaris, transactional_db, settings):
     """The live server, with the test's data committed where its threads can see it."""
-    from proxy import metrics, views
-
     settings.SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT = 5.0
     settings.SOLARIS_UPSTREAM_IDLE_TIMEOUT = 5.0
     yield live_server_solaris
     # Settlements still running belong to this test: let them land before its data is flushed.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (
-        views._background or metrics.REGISTRY.get_sample_value("solaris_proxy_open_streams")
-    ):
-        time.sleep(0.02)
+    live_server_solaris.settled()
 
 
 @pytest.fixture

@@ -26,14 +26,17 @@ MESSAGES = [{"role": "user", "content": "Olá"}]
 
 
 def post(solaris, key, body, headers=None, **kwargs):
+    """One call; returns once it is answered and settled (settlement lands after the answer)."""
     auth = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.post(
+    response = httpx.post(
         f"{solaris.url}/v1/chat/completions",
         headers={**auth, **(headers or {})},
         json=body,
         timeout=20,
         **kwargs,
     )
+    solaris.settled()
+    return response
 
 
 def sdk(solaris, key, **kwargs):

@@ -151,6 +151,7 @@ def test_connection_refused_opens_then_recovers(faulty, solaris, member, member_
     wait_until(lambda: httpx.get(f"{solaris.url}/metrics").text.count("circuit_state 1.0"), 3)
     answer = client.chat.completions.create(model="fault-ok", messages=MESSAGES, max_tokens=3)
     assert answer.choices[0].message.content == "palavra " * 3
+    solaris.settled()  # the probe's success is recorded by its settlement, after the answer
     assert "solaris_upstream_circuit_state 0.0" in httpx.get(f"{solaris.url}/metrics").text
     refused = CallRecord.objects.filter(user=member, error_code="upstream_unavailable")
     assert refused.count() == 3

@@ -60,12 +60,14 @@ def test_sync_non_stream(via_litellm, solaris, member, member_key):
     answer = raw.parse()
     assert answer.choices[0].message.content == ANSWER
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (10, 20)
+    solaris.settled()  # it lands right after the answer
     record = CallRecord.objects.get(user=member)
     assert_billed(member, record, prompt=10, completion=20)
     assert record.credits == 75  # ceil(10 × 1.5 + 20 × 3)
-    remaining = account_summary(user_id=member.pk).available
-    assert remaining == before - 75
-    assert raw.headers["X-Solaris-Credits-Remaining"] == str(remaining)
+    assert account_summary(user_id=member.pk).available == before - 75
+    # The headers show the account at admission, with this call's worst case held.
+    assert record.held > 75
+    assert raw.headers["X-Solaris-Credits-Remaining"] == str(before - record.held)
     assert raw.headers["X-Solaris-Credit-State"] == "normal"
     assert raw.headers["X-Request-ID"]
 
@@ -117,6 +119,7 @@ def test_async_non_stream_with_extra_fields(via_litellm, solaris, member, member
 
     answer = asyncio.run(call())
     assert answer.choices[0].message.content == ANSWER
+    solaris.settled()
     record = CallRecord.objects.get(user=member)
     assert_billed(member, record, prompt=10, completion=20)
 
