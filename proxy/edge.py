@@ -3,11 +3,12 @@
 Django's ASGI handler runs every middleware of settings.MIDDLEWARE and the request_started /
 request_finished signals through `sync_to_async` (a thread hop each, in a thread created per
 request), which cost more than all of Solaris's own work on a call (docs/performance.md). The two
-proxy views need none of it: no session, no CSRF, no locale negotiation, no auth middleware. This
-lane hands them a minimal request (method, headers, body, request id) and sends the Django response
-they return, with the same behaviour Django's handler has where it matters: the X-Request-ID,
-cancelling the view when the client disconnects, closing the response, and a 500 in the OpenAI
-shape for an unexpected error. Every other path goes to Django unchanged.
+proxy views need none of it: no session, no CSRF, no auth middleware. This lane hands them a minimal
+request (method, headers, body, request id) and sends the Django response they return, with the
+same behaviour Django's stack has where it matters: the X-Request-ID, the language of
+Accept-Language (as LocaleMiddleware), cancelling the view when the client disconnects, closing the
+response, and a 500 in the OpenAI shape for an unexpected error. Every other path goes to Django
+unchanged.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from django.conf import settings
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
+from django.utils import translation
 
 from proxy import upstream, views
 from solaris.errors import SolarisError
@@ -59,6 +61,9 @@ class EdgeRequest:
         self.headers = Headers(scope["headers"])
         self._body = body
         self.request_id = request_id_for(self)
+        # What translation.get_language_from_request reads, as LocaleMiddleware would.
+        self.COOKIES: dict[str, str] = {}
+        self.META = {"HTTP_ACCEPT_LANGUAGE": self.headers.get("accept-language", "")}
 
     def read(self, size: int = -1) -> bytes:
         return self._body if size < 0 else self._body[:size]
@@ -121,8 +126,12 @@ def internal_error() -> HttpResponse:
 
 
 async def _respond(view, request: EdgeRequest, send: Send) -> None:
+    # Errors before the caller is known speak the client's language; the view switches to the
+    # user's own once it knows them.
+    language = translation.get_language_from_request(request)  # type: ignore[arg-type]
     try:
-        response = await view(request)
+        with translation.override(language):
+            response = await view(request)
     except Exception:
         logger.exception("Internal Server Error: %s", request.path, extra={"status_code": 500})
         response = internal_error()

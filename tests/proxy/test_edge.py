@@ -60,6 +60,15 @@ def test_unknown_key_gets_openai_401_with_request_id():
     assert json.loads(body)["error"]["code"] == "invalid_api_key"
 
 
+def test_errors_before_the_caller_is_known_follow_accept_language():
+    scope = {"path": "/v1/chat/completions", "headers": [(b"authorization", b"Bearer sol-nope")]}
+    _start, default = asgi_call(scope, b"{}")
+    english = {**scope, "headers": [*scope["headers"], (b"accept-language", b"en-US,en;q=0.9")]}
+    _start, translated = asgi_call(english, b"{}")
+    assert json.loads(default)["error"]["message"].startswith("Chave de API ausente")
+    assert json.loads(translated)["error"]["message"].startswith("Missing or invalid API key")
+
+
 def test_body_over_the_limit_is_413(settings):
     settings.SOLARIS_MAX_BODY_BYTES = 100
     start, body = asgi_call({"path": "/v1/chat/completions"}, b"x" * 10_000, chunk=64)
