@@ -5,8 +5,8 @@ request_finished signals through `sync_to_async` (a thread hop each, in a thread
 request), which cost more than all of Solaris's own work on a call (docs/performance.md). The two
 proxy views need none of it: no session, no CSRF, no auth middleware. This lane hands them a minimal
 request (method, headers, body, request id) and sends the Django response they return, with the
-same behaviour Django's stack has where it matters: the X-Request-ID, the language of
-Accept-Language (as LocaleMiddleware), cancelling the view when the client disconnects, closing the
+same behaviour Django's stack has where it matters: ALLOWED_HOSTS, the X-Request-ID, the language
+of Accept-Language (as LocaleMiddleware), cancelling the view when the client disconnects, closing the
 response, and a 500 in the OpenAI shape for an unexpected error. Every other path goes to Django
 unchanged.
 """
@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.http.request import split_domain_port, validate_host
 from django.http.response import HttpResponseBase
 from django.utils import translation
 
@@ -116,6 +117,13 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
+def _answer(response: HttpResponse):
+    async def view(_request):
+        return response
+
+    return view
+
+
 def internal_error() -> HttpResponse:
     return SolarisError(
         "The server had an error while processing your request.",
@@ -142,11 +150,28 @@ async def _respond(view, request: EdgeRequest, send: Send) -> None:
         response.close()
 
 
+def host_allowed(request: EdgeRequest) -> bool:
+    """settings.ALLOWED_HOSTS, checked as Django's request.get_host() checks it."""
+    domain, _port = split_domain_port(request.headers.get("host") or "")
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def bad_host() -> HttpResponse:
+    return SolarisError(
+        "Invalid Host header.", status=400, code="invalid_host", type="invalid_request_error"
+    ).as_response()
+
+
 async def app(scope: Scope, receive: Receive, send: Send, view) -> None:
     body = await body_read(receive, settings.SOLARIS_MAX_BODY_BYTES)
     if body is None:
         return
     request = EdgeRequest(scope, body)
+    if not host_allowed(request):
+        view = _answer(bad_host())
     token = request_id_var.set(request.request_id)
     # As Django's handler: a client that disconnects cancels the view (which then settles).
     answering = asyncio.ensure_future(_respond(view, request, send))

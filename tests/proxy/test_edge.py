@@ -30,7 +30,9 @@ def asgi_call(scope_extra: dict, body: bytes = b"", *, chunk: int = 0) -> tuple[
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "headers": [], "query_string": b"", **scope_extra}
+    scope = {"type": "http", "method": "POST", "query_string": b"", **scope_extra}
+    if not any(name == b"host" for name, _value in scope.get("headers", [])):
+        scope["headers"] = [(b"host", b"testserver"), *scope.get("headers", [])]
     asyncio.run(application(scope, receive, send))
     return sent[0], b"".join(m.get("body", b"") for m in sent[1:])
 
@@ -67,6 +69,16 @@ def test_errors_before_the_caller_is_known_follow_accept_language():
     _start, translated = asgi_call(english, b"{}")
     assert json.loads(default)["error"]["message"].startswith("Chave de API ausente")
     assert json.loads(translated)["error"]["message"].startswith("Missing or invalid API key")
+
+
+def test_host_outside_allowed_hosts_is_refused(settings):
+    settings.ALLOWED_HOSTS = ["solaris.example"]
+    path = {"path": "/v1/models", "method": "GET"}
+    start, body = asgi_call({**path, "headers": [(b"host", b"evil.example")]})
+    assert start["status"] == 400
+    assert json.loads(body)["error"]["code"] == "invalid_host"
+    start, _body = asgi_call({**path, "headers": [(b"host", b"solaris.example:443")]})
+    assert start["status"] == 401  # past the host check: no key
 
 
 def test_body_over_the_limit_is_413(settings):
