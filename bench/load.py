@@ -17,6 +17,14 @@ import sys
 import time
 
 PATH = "/v1/chat/completions"
+# What a connection that broke, stalled or answered garbage raises while a call is read.
+BROKEN_CONNECTION = (
+    OSError,
+    asyncio.IncompleteReadError,
+    asyncio.LimitOverrunError,
+    TimeoutError,
+    ValueError,
+)
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -155,13 +163,7 @@ async def client(
                 status, body, keep_alive, first = await asyncio.wait_for(
                     read_response(reader, stream), job.get("timeout", 60)
                 )
-            except (
-                OSError,
-                asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError,
-                TimeoutError,
-                ValueError,
-            ) as exc:
+            except BROKEN_CONNECTION as exc:
                 stats.error(type(exc).__name__)
                 writer.close()
                 reader = writer = None
@@ -196,13 +198,7 @@ async def one_stream(job: dict, request: bytes, stats: Stats, delay: float):
             )
         finally:
             stats.open -= 1
-    except (
-        OSError,
-        asyncio.IncompleteReadError,
-        asyncio.LimitOverrunError,
-        TimeoutError,
-        ValueError,
-    ) as exc:
+    except BROKEN_CONNECTION as exc:
         stats.error(type(exc).__name__)
         return
     finally:

@@ -117,13 +117,6 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-def _answer(response: HttpResponse):
-    async def view(_request):
-        return response
-
-    return view
-
-
 def internal_error() -> HttpResponse:
     return SolarisError(
         "The server had an error while processing your request.",
@@ -139,7 +132,7 @@ async def _respond(view, request: EdgeRequest, send: Send) -> None:
     language = translation.get_language_from_request(request)  # type: ignore[arg-type]
     try:
         with translation.override(language):
-            response = await view(request)
+            response = await view(request) if host_allowed(request) else bad_host()
     except Exception:
         logger.exception("Internal Server Error: %s", request.path, extra={"status_code": 500})
         response = internal_error()
@@ -170,8 +163,6 @@ async def app(scope: Scope, receive: Receive, send: Send, view) -> None:
     if body is None:
         return
     request = EdgeRequest(scope, body)
-    if not host_allowed(request):
-        view = _answer(bad_host())
     token = request_id_var.set(request.request_id)
     # As Django's handler: a client that disconnects cancels the view (which then settles).
     answering = asyncio.ensure_future(_respond(view, request, send))
