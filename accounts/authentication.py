@@ -5,7 +5,7 @@ from accounts.librechat import librechat_user_from_token
 from accounts.models import Integration
 from accounts.selectors import key_find
 from accounts.services import identity_resolve, key_touch, user_ensure_active
-from solaris.errors import InvalidApiKey
+from kernel.errors import InvalidApiKey
 
 IDENTITY_EMAIL_HEADER = "X-LibreChat-User-Email"
 IDENTITY_ID_HEADER = "X-LibreChat-User-Id"

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.selectors import user_find
 from accounts.services import usable_identity, user_ensure_active
-from solaris.errors import InvalidApiKey
+from kernel.errors import InvalidApiKey
 
 
 def librechat_user_from_token(*, token: str) -> User:

@@ -12,8 +12,8 @@ from django.utils.translation import gettext as _
 from accounts import keys
 from accounts.models import ApiKey, Integration, LoginLink, User
 from accounts.selectors import user_find
-from solaris.errors import AccountSuspended, UserIdentityMissing
-from solaris.local_cache import lookups_changed
+from kernel.errors import AccountSuspended, UserIdentityMissing
+from kernel.local_cache import lookups_changed
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Admin REST API under /api/v1/admin/ (CONTRACT §7): automation with a staff user's API key.
 
 Each view parses input with a serializer, calls one service and renders the result; errors come
-out in the OpenAI shape (solaris/errors.py) and a refused request writes nothing.
+out in the OpenAI shape (kernel/errors.py) and a refused request writes nothing.
 """
 
 from django.core.exceptions import ValidationError
@@ -23,7 +23,7 @@ from backoffice.selectors import users_with_credits
 from credits.models import Purchase
 from credits.selectors import account_summary, grant_already_made
 from credits.services import credits_grant, purchase_confirm, purchase_request
-from solaris.errors import SolarisError
+from kernel.errors import SolarisError
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Invalid input; nothing was written."),

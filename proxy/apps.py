@@ -11,7 +11,7 @@ class ProxyConfig(AppConfig):
 
         from accounts.models import ApiKey, Integration, User
         from credits.models import ModelPrice, Plan, Subscription
-        from solaris.local_cache import lookups_changed
+        from kernel.local_cache import lookups_changed
 
         for model in (ApiKey, Integration, User, ModelPrice, Plan, Subscription):
             post_save.connect(

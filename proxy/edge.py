@@ -22,11 +22,11 @@ from django.http.request import split_domain_port, validate_host
 from django.http.response import HttpResponseBase
 from django.utils import translation
 
+from kernel.errors import SolarisError
+from kernel.middleware import HEADER as REQUEST_ID_HEADER
+from kernel.middleware import request_id_for
+from kernel.request_context import request_id_var
 from proxy import upstream, views
-from solaris.errors import SolarisError
-from solaris.middleware import HEADER as REQUEST_ID_HEADER
-from solaris.middleware import request_id_for
-from solaris.request_context import request_id_var
 
 logger = logging.getLogger("django.request")
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from solaris.errors import SolarisError
+from kernel.errors import SolarisError
 
 # Upper bounds used by the prompt estimate (see prompt_estimate).
 MESSAGE_OVERHEAD_TOKENS = 8

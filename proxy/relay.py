@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from solaris.errors import SolarisError
+from kernel.errors import SolarisError
 
 DONE = b"data: [DONE]"
 # "content", "reasoning_content" and tool-call "arguments" strings inside a chunk.

@@ -28,12 +28,12 @@ from credits.services import (
     hold_release,
     hold_settle_summarised,
 )
+from kernel.errors import InvalidApiKey, SolarisError
+from kernel.local_cache import TtlCache
 from notifications.services import notification_credits_refused
 from proxy import protection
 from proxy.models import CallRecord
 from proxy.payload import ChatRequest, prompt_estimate
-from solaris.errors import InvalidApiKey, SolarisError
-from solaris.local_cache import TtlCache
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def call_id_for(request_id: str, *, from_client: bool) -> str:
     return f"{request_id[:100]}.{uuid.uuid4().hex[:16]}"
 
 
-# Per process, short TTL: see solaris/local_cache.py for the bound on revocations and edits.
+# Per process, short TTL: see kernel/local_cache.py for the bound on revocations and edits.
 _keys: TtlCache[ApiKey | Integration] = TtlCache("keys")
 _subscriptions: TtlCache[Subscription] = TtlCache("subscriptions")
 _prices: TtlCache[ModelPrice] = TtlCache("prices")

@@ -27,9 +27,9 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.authentication import IDENTITY_EMAIL_HEADER, IDENTITY_ID_HEADER
 from credits.models import Account
 from credits.selectors import AccountSummary
+from kernel.errors import SolarisError
 from proxy import metrics, payload, relay, services, upstream
 from proxy.services import Admitted, EndReason, Outcome, Refusal
-from solaris.errors import SolarisError
 
 logger = logging.getLogger(__name__)
 ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)

@@ -47,7 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "solaris.middleware.RequestIdMiddleware",
+    "kernel.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -180,7 +180,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "solaris.errors.exception_handler",
+    "EXCEPTION_HANDLER": "kernel.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -233,7 +233,7 @@ SOLARIS_CIRCUIT_CLEAR_SECONDS = env.float("SOLARIS_CIRCUIT_CLEAR_SECONDS", defau
 SOLARIS_ALERT_NOTICE = env.bool("SOLARIS_ALERT_NOTICE", default=True)
 # Threads (and so database connections) each web process uses for the proxy's ORM work.
 SOLARIS_PROXY_DB_THREADS = env.int("SOLARIS_PROXY_DB_THREADS", default=8)
-# Seconds the proxy may use a cached key, plan or price (solaris/local_cache.py); 0 = no cache.
+# Seconds the proxy may use a cached key, plan or price (kernel/local_cache.py); 0 = no cache.
 SOLARIS_LOOKUP_CACHE_SECONDS = env.float("SOLARIS_LOOKUP_CACHE_SECONDS", default=5.0)
 LIBRECHAT_JWT_SECRET = env.str("LIBRECHAT_JWT_SECRET", default="")
 SOLARIS_WIDGET_ALLOWED_ORIGINS = env.list("SOLARIS_WIDGET_ALLOWED_ORIGINS", default=[])
@@ -244,8 +244,8 @@ SOLARIS_WIDGET_LINK_TTL_SECONDS = env.int("SOLARIS_WIDGET_LINK_TTL_SECONDS", def
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "solaris.logging.RequestIdFilter"}},
-    "formatters": {"json": {"()": "solaris.logging.JsonFormatter"}},
+    "filters": {"request_id": {"()": "kernel.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "kernel.logging.JsonFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

@@ -46,7 +46,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 @pytest.fixture(autouse=True)
 def _lookup_caches_empty():
     """Rows vanish between tests without signals (flush, rollback): no cached key or plan survives."""
-    from solaris.local_cache import lookups_changed
+    from kernel.local_cache import lookups_changed
 
     lookups_changed()
     yield

@@ -77,7 +77,7 @@ def test_lookups_cached_and_revocation_prompt(user, user_key, price, settings):
     from accounts.keys import hash_key
     from accounts.models import ApiKey
     from accounts.services import key_revoke
-    from solaris.errors import InvalidApiKey
+    from kernel.errors import InvalidApiKey
 
     settings.SOLARIS_LOOKUP_CACHE_SECONDS = 0.5
     credits_grant(user=user, amount=1_000_000, idempotency_key="perf")

@@ -13,10 +13,10 @@ from accounts.services import api_key_create
 from credits.models import Hold, LedgerEntry
 from credits.selectors import account_summary, ledger_violations
 from credits.services import credits_grant, hold_create, hold_settle
+from kernel.local_cache import lookups_changed
 from notifications.models import Notification
 from proxy.models import CallRecord
 from proxy.payload import NOTICE_MARK
-from solaris.local_cache import lookups_changed
 from tests.factories import ModelPriceFactory, PlanFactory, UserFactory
 from tests.proxy.fault_upstream import wait_until
 

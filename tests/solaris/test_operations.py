@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from solaris.logging import JsonFormatter, RequestIdFilter
+from kernel.logging import JsonFormatter, RequestIdFilter
 
 
 def test_healthz(client):

@@ -5,7 +5,7 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from solaris.request_context import request_id_var
+from kernel.request_context import request_id_var
 
 # Whatever a caller logs, bearer keys are masked before the line is written.
 SECRET_PATTERN = re.compile(r"(Bearer\s+|sol-(?:int-)?)[A-Za-z0-9._-]+", re.IGNORECASE)

@@ -4,7 +4,7 @@ import uuid
 from asgiref.sync import iscoroutinefunction
 from django.utils.decorators import sync_and_async_middleware
 
-from solaris.request_context import request_id_var
+from kernel.request_context import request_id_var
 
 HEADER = "X-Request-ID"
 # A caller's id is kept only if it is short and plain, so it is safe in logs and headers.
