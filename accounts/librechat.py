@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import user_find
-from accounts.services import usable_identity, user_ensure_active
+from accounts.services import usable_identity, user_ensure_active, user_librechat_link
 from kernel.errors import InvalidApiKey
 
 
@@ -32,11 +32,8 @@ def librechat_user_from_token(*, token: str) -> User:
     user = user_find(librechat_id=librechat_id) if librechat_id else None
     if user is None and email:
         user = user_find(email=email)
-        if user is not None and librechat_id and not user.librechat_id:
-            User.objects.filter(pk=user.pk, librechat_id__isnull=True).update(
-                librechat_id=librechat_id
-            )
-            user.librechat_id = librechat_id
+        if user is not None:
+            user_librechat_link(user=user, librechat_id=librechat_id)
     if user is None:
         raise InvalidApiKey(_("This LibreChat user is not known to Solaris yet."))
     user_ensure_active(user=user)

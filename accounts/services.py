@@ -1,21 +1,17 @@
-import logging
 import re
 import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import keys
 from accounts.models import ApiKey, Integration, LoginLink, User
-from accounts.selectors import user_find
 from kernel.errors import AccountSuspended, UserIdentityMissing
 from kernel.local_cache import lookups_changed
-
-logger = logging.getLogger(__name__)
 
 # last_used_at is written at most this often, so the hot path rarely writes for it.
 LAST_USED_RESOLUTION = timedelta(hours=1)
@@ -23,25 +19,23 @@ PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
 
 
 @transaction.atomic
-def user_create(
+def user_add(
     *,
     email: str,
     name: str = "",
     password: str | None = None,
     language: str = User.Language.PT_BR,
-    plan_slug: str | None = None,
     is_staff: bool = False,
     is_superuser: bool = False,
     librechat_id: str | None = None,
 ) -> User:
-    """Create a user and subscribe them to a plan (the default plan unless one is named)."""
-    from credits.services import subscription_start  # credits builds on accounts
-
+    """The user row alone, e-mail checked and unique. A user needs a credit account and a plan too:
+    create users with credits.services.user_create, which calls this."""
     email = email.strip().lower()
     validate_email(email)
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError(_("A user with this e-mail already exists."), code="duplicate")
-    user = User.objects.create_user(
+    return User.objects.create_user(
         email,
         password,
         name=name,
@@ -50,8 +44,6 @@ def user_create(
         is_superuser=is_superuser,
         librechat_id=librechat_id,
     )
-    subscription_start(user=user, plan_slug=plan_slug)
-    return user
 
 
 def api_key_create(*, user: User, name: str = "default") -> tuple[ApiKey, str]:
@@ -95,10 +87,10 @@ def usable_identity(value: str | None) -> str:
     return "" if PLACEHOLDER.search(value) else value
 
 
-def identity_resolve(
-    *, integration: Integration, email: str | None, librechat_id: str | None, body_user: str | None
-) -> User:
-    """The end user an integration call is made for (CONTRACT §2).
+def identity_parse(
+    *, email: str | None, librechat_id: str | None, body_user: str | None
+) -> tuple[str, str]:
+    """The end user's (e-mail, LibreChat id) an integration call names, either possibly "".
 
     E-mail header first, then the LibreChat id header, then the body `user` (LibreChat's user id).
     Unusable values are ignored; if none is left the call is refused, never mapped to some user.
@@ -116,29 +108,15 @@ def identity_resolve(
         raise UserIdentityMissing(
             _("This integration key needs the end user's identity (X-LibreChat-User-Email).")
         )
-    user = user_find(email=email) if email else user_find(librechat_id=librechat_id)
-    if user is None:
-        if not integration.auto_provision or not email:
-            raise UserIdentityMissing(_("Unknown user: this integration cannot create it."))
-        user = _provision(email=email, librechat_id=librechat_id)
-    elif librechat_id and not user.librechat_id:
-        User.objects.filter(pk=user.pk, librechat_id__isnull=True).update(librechat_id=librechat_id)
-        user.librechat_id = librechat_id
-    user_ensure_active(user=user)
-    return user
+    return email, librechat_id
 
 
-def _provision(*, email: str, librechat_id: str) -> User:
-    # LibreChat often sends the title call and the first message at once: both may get here.
-    try:
-        user = user_create(email=email, librechat_id=librechat_id or None)
-    except (IntegrityError, ValidationError):
-        found = user_find(email=email)
-        if found is None:
-            raise
-        return found
-    logger.info("user auto-provisioned", extra={"user_id": user.pk})
-    return user
+def user_librechat_link(*, user: User, librechat_id: str) -> None:
+    """Remember the user's LibreChat id, unless they already have one."""
+    if not librechat_id or user.librechat_id:
+        return
+    User.objects.filter(pk=user.pk, librechat_id__isnull=True).update(librechat_id=librechat_id)
+    user.librechat_id = librechat_id
 
 
 def user_ensure_active(*, user: User) -> None:

@@ -15,14 +15,14 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from accounts.authentication import ApiKeyAuthentication
 from accounts.models import ApiKey, User
-from accounts.services import api_key_create, user_create
+from accounts.services import api_key_create
 from backoffice import serializers as s
 from backoffice.selectors import users_with_credits
+from credits.authentication import ApiKeyAuthentication
 from credits.models import Purchase
 from credits.selectors import account_summary, grant_already_made
-from credits.services import credits_grant, purchase_confirm, purchase_request
+from credits.services import credits_grant, purchase_confirm, purchase_request, user_create
 from kernel.errors import SolarisError
 
 ERRORS = {

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.ApiKeyAuthentication"
+    target_class = "credits.authentication.ApiKeyAuthentication"
     name = "SolarisApiKey"
 
     def get_security_definition(self, auto_schema):

@@ -18,9 +18,9 @@ MODELS = ("bench-model", "bench-slow")
 
 
 def seed(args) -> dict:
-    from accounts.services import api_key_create, user_create
+    from accounts.services import api_key_create
     from credits.models import Plan
-    from credits.services import credits_grant, model_price_set
+    from credits.services import credits_grant, model_price_set, user_create
 
     Plan.objects.update_or_create(
         slug="bench-unlimited",

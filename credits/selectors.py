@@ -37,6 +37,15 @@ def used_percent(*, granted: int, used: int, available: int) -> Decimal:
     )
 
 
+# Normal, then alert, then blocked: an account is notified when it rises past what it was last
+# notified of (credits.services.outbox).
+STATE_RANK: dict[str, int] = {
+    Account.State.NORMAL: 0,
+    Account.State.ALERT: 1,
+    Account.State.BLOCKED: 2,
+}
+
+
 def credit_state(*, used_percent: Decimal, available: int) -> str:
     if available <= 0:
         return Account.State.BLOCKED

@@ -1,7 +1,8 @@
-"""Notifications (CONTRACT §5, docs/notifications.md).
+"""The notification outbox (docs/notifications.md): rows written, rendered and delivered.
 
-The `notification_*` writers run INSIDE the transaction of the credit change that causes them (the
-account row is already locked), so an outbox row exists exactly when its cause committed. Delivery
+`notification_create` runs INSIDE the transaction of the change that causes the row (credits writes
+its notifications through it, with everything the e-mail says in the row's context), so an outbox
+row exists exactly when its cause committed; this app never reads credits. Delivery
 happens after commit, through Celery, at least once; a row is only marked sent after the mail went
 out, and a short lease (never a lock held across SMTP) keeps two workers from sending it together.
 """
@@ -17,10 +18,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from accounts.models import User
-from credits import selectors as credit_selectors
-from credits import services as credit_services
-from credits.models import Account, Grant, LedgerEntry, Purchase, Subscription
 from notifications.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -28,15 +25,6 @@ logger = logging.getLogger(__name__)
 STATEMENT_PATH = "/conta/"
 BUY_PATH = "/conta/comprar/"
 LANGUAGES = ("pt-br", "en")
-STATE_RANK: dict[str, int] = {
-    Account.State.NORMAL: 0,
-    Account.State.ALERT: 1,
-    Account.State.BLOCKED: 2,
-}
-STATE_KIND: dict[str, str] = {
-    Account.State.ALERT: Notification.Kind.CREDITS_ALERT,
-    Account.State.BLOCKED: Notification.Kind.CREDITS_BLOCKED,
-}
 ERROR_MAX_CHARS = 2000
 
 
@@ -74,150 +62,6 @@ def notification_create(
             partial(notification_enqueue, notification_id=notification.pk), robust=True
         )
     return notification
-
-
-def _last_entry_id(account_id: int) -> int:
-    last = LedgerEntry.objects.filter(account_id=account_id).order_by("-id").first()
-    return last.pk if last else 0
-
-
-def _notified_state_set(account: Account, state: str) -> None:
-    account.notified_state = state
-    Account.objects.filter(pk=account.pk).update(notified_state=state)
-
-
-def _credit_state_notification(
-    account: Account, state: str, position: credit_selectors.CreditPosition
-) -> Notification:
-    user = User.objects.get(pk=account.pk)
-    subscription = Subscription.objects.filter(user_id=account.pk).first()
-    kind = STATE_KIND[state]
-    return notification_create(
-        kind=kind,
-        recipient=user.email,
-        language=user.language,
-        account_id=account.pk,
-        # One per crossing: the ledger entry after which it happened names the crossing.
-        dedupe_key=f"{kind}:{account.pk}:{_last_entry_id(account.pk)}",
-        context={
-            "name": user.get_short_name(),
-            "available": max(position.available, 0),
-            "used_percent": str(position.used_percent),
-            "threshold": settings.SOLARIS_ALERT_THRESHOLD,
-            "renews_at": subscription.cycle_end.isoformat() if subscription else None,
-        },
-    )
-
-
-def notification_credit_state(
-    *,
-    account: Account,
-    credits_added: bool = False,
-    position: credit_selectors.CreditPosition | None = None,
-) -> Notification | None:
-    """Call inside a credit change that holds the account lock, after the change.
-
-    Notifies once when the account crosses upwards (normal → alert → blocked) past what it was
-    last notified of; re-arms silently when credits were added (top-up, purchase, renewal) and the
-    account fell back below it, so the next crossing notifies again.
-    """
-    # The locked account in memory is current: only the grants need reading (or were read).
-    position = position or credit_selectors.credit_position(user_id=account.pk, account=account)
-    new, notified = position.state, account.notified_state
-    if STATE_RANK[new] > STATE_RANK[notified]:
-        _notified_state_set(account, new)
-        return _credit_state_notification(account, new, position)
-    if STATE_RANK[new] < STATE_RANK[notified] and credits_added:
-        _notified_state_set(account, new)
-    return None
-
-
-@transaction.atomic
-def notification_credits_refused(*, user_id: int) -> Notification | None:
-    """A call was refused for credits (its own transaction rolled back): blocked, once per crossing.
-
-    Only when the account is nearly out (alert or blocked): a refusal with most credits left means
-    one oversized request, not an empty account, and is answered by the 429 alone.
-    """
-    account = credit_services.account_lock(user_id=user_id)
-    if account.notified_state == Account.State.BLOCKED:
-        return None
-    position = credit_selectors.credit_position(user_id=user_id, account=account)
-    if position.state == Account.State.NORMAL:
-        return None
-    _notified_state_set(account, Account.State.BLOCKED)
-    return _credit_state_notification(account, Account.State.BLOCKED, position)
-
-
-def notification_purchase_requested(*, purchase: Purchase) -> Notification:
-    """To the purchase mailbox (SOLARIS_PURCHASE_EMAIL), in the site's language."""
-    user = purchase.user
-    return notification_create(
-        kind=Notification.Kind.PURCHASE_REQUESTED,
-        recipient=settings.SOLARIS_PURCHASE_EMAIL,
-        language=settings.LANGUAGE_CODE,
-        account_id=user.pk,
-        dedupe_key=f"purchase_requested:{purchase.pk}",
-        context={
-            "purchase_id": purchase.pk,
-            "user_name": user.get_full_name(),
-            "user_email": user.email,
-            "credits": purchase.credits,
-            "price_cents": purchase.price_cents,
-            "package": purchase.package.name if purchase.package else "",
-            "method": purchase.method,
-            "created_at": purchase.created_at.isoformat(),
-        },
-    )
-
-
-def notification_purchase_confirmed(*, purchase: Purchase) -> Notification:
-    """The user's receipt, once per purchase."""
-    user = purchase.user
-    grant = Grant.objects.filter(purchase=purchase).first()
-    position = credit_selectors.credit_position(user_id=user.pk)
-    expires_at = grant.expires_at if grant else None
-    return notification_create(
-        kind=Notification.Kind.PURCHASE_CONFIRMED,
-        recipient=user.email,
-        language=user.language,
-        account_id=user.pk,
-        dedupe_key=f"purchase_confirmed:{purchase.pk}",
-        context={
-            "name": user.get_short_name(),
-            "purchase_id": purchase.pk,
-            "credits": purchase.credits,
-            "price_cents": purchase.price_cents,
-            "package": purchase.package.name if purchase.package else "",
-            "payment_reference": purchase.payment_reference,
-            "paid_at": (purchase.paid_at or timezone.now()).isoformat(),
-            "expires_at": expires_at.isoformat() if expires_at else None,
-            "available": max(position.available, 0),
-        },
-    )
-
-
-def notification_cycle_renewed(*, subscription: Subscription) -> Notification | None:
-    """The new cycle's allowance is there; nothing to say for a plan without allowance."""
-    plan = subscription.plan
-    if plan.monthly_allowance <= 0:
-        return None
-    user = User.objects.get(pk=subscription.user_id)
-    position = credit_selectors.credit_position(user_id=user.pk)
-    return notification_create(
-        kind=Notification.Kind.CYCLE_RENEWED,
-        recipient=user.email,
-        language=user.language,
-        account_id=user.pk,
-        dedupe_key=f"cycle_renewed:{user.pk}:{subscription.cycle_start.isoformat()}",
-        context={
-            "name": user.get_short_name(),
-            "plan": plan.name,
-            "allowance": plan.monthly_allowance,
-            "renews_at": subscription.cycle_end.isoformat(),
-            "available": max(position.available, 0),
-        },
-    )
 
 
 # --- delivery (after commit, in a Celery worker or eagerly in-process) ---

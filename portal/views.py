@@ -34,10 +34,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import keys
-from accounts.authentication import ApiKeyAuthentication, LibreChatJWTAuthentication
+from accounts.authentication import LibreChatJWTAuthentication
 from accounts.models import ApiKey, LoginLink, User
 from accounts.selectors import user_find
 from accounts.services import api_key_create, key_revoke, login_link_consume, login_link_create
+from credits.authentication import ApiKeyAuthentication
 from credits.models import CreditPackage, LedgerEntry
 from credits.selectors import account_summary, statement
 from credits.services import purchase_request

@@ -19,7 +19,7 @@ from django.utils.translation import override
 from accounts.keys import hash_key
 from accounts.models import ApiKey, Integration, User
 from accounts.selectors import key_find
-from accounts.services import identity_resolve, key_touch, usable_identity, user_ensure_active
+from accounts.services import key_touch, usable_identity, user_ensure_active
 from credits.models import ModelPrice, Plan, Subscription
 from credits.selectors import AccountSummary, account_summary
 from credits.services import (
@@ -27,10 +27,11 @@ from credits.services import (
     hold_create,
     hold_release,
     hold_settle_summarised,
+    identity_resolve,
+    notification_credits_refused,
 )
 from kernel.errors import InvalidApiKey, SolarisError
 from kernel.local_cache import TtlCache
-from notifications.services import notification_credits_refused
 from proxy import protection
 from proxy.models import CallRecord
 from proxy.payload import ChatRequest, prompt_estimate

@@ -3,8 +3,8 @@ from decimal import Decimal
 import factory
 
 from accounts.models import User
-from accounts.services import user_create
 from credits.models import CreditPackage, ModelPrice, Plan
+from credits.services import user_create
 
 
 class PlanFactory(factory.django.DjangoModelFactory):

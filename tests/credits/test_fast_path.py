@@ -12,7 +12,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from credits import services
 from credits.models import Account, Grant, Hold, LedgerEntry
 from credits.selectors import ledger_violations
 from credits.services import (
@@ -22,6 +21,7 @@ from credits.services import (
     hold_release,
     hold_settle,
     hold_settle_summarised,
+    holds_pg,
 )
 from notifications.models import Notification
 from tests.credits.test_postgres import race
@@ -35,18 +35,18 @@ def spy(monkeypatch):
     """Which fast functions ran and whether they took the call (they still run for real)."""
     taken: dict[str, list[bool]] = {"open": [], "settle": [], "release": []}
     for name, attribute in (
-        ("open", "_hold_open_fast"),
-        ("settle", "_hold_settle_fast"),
-        ("release", "_hold_release_fast"),
+        ("open", "hold_open_fast"),
+        ("settle", "hold_settle_fast"),
+        ("release", "hold_release_fast"),
     ):
-        real = getattr(services, attribute)
+        real = getattr(holds_pg, attribute)
 
         def wrapper(*args, _real=real, _name=name, **kwargs):
             result = _real(*args, **kwargs)
             taken[_name].append(bool(result))
             return result
 
-        monkeypatch.setattr(services, attribute, wrapper)
+        monkeypatch.setattr(holds_pg, attribute, wrapper)
     return taken
 
 

@@ -13,7 +13,6 @@ from credits.services import (
     hold_create,
     purchase_cancel,
     purchase_confirm,
-    purchase_mark_paid,
     purchase_refund,
     purchase_request,
 )
@@ -82,15 +81,13 @@ def test_promo_grant_with_expiry(poor):
     assert (grant.source, grant.expires_at) == ("promo", expires)
 
 
-def test_purchase_lifecycle_requested_paid_credited(poor, user):
+def test_purchase_lifecycle_requested_credited(poor, user):
     package = CreditPackageFactory(credits=5_000, price_cents=1_990, validity_days=30)
     purchase = purchase_request(user=poor, idempotency_key="buy-1", package=package)
     assert (purchase.status, purchase.credits, purchase.price_cents) == ("requested", 5_000, 1_990)
     assert balance(poor) == 0
-    purchase = purchase_mark_paid(purchase=purchase, payment_reference="pix-123")
-    assert purchase.status == "paid" and purchase.paid_at is not None
-    assert purchase_mark_paid(purchase=purchase).status == "paid"
-    purchase = purchase_confirm(purchase=purchase, confirmed_by=user)
+    purchase = purchase_confirm(purchase=purchase, confirmed_by=user, payment_reference="pix-123")
+    assert purchase.paid_at is not None
     assert (purchase.status, purchase.confirmed_by, purchase.payment_reference) == (
         "credited",
         user,
@@ -139,8 +136,6 @@ def test_cancel_only_before_credit(poor, user):
     assert purchase_cancel(purchase=purchase, cancelled_by=user).status == "cancelled"
     with pytest.raises(ValidationError, match="cannot be confirmed"):
         purchase_confirm(purchase=purchase, confirmed_by=user)
-    with pytest.raises(ValidationError, match="cannot be marked as paid"):
-        purchase_mark_paid(purchase=purchase)
     with pytest.raises(ValidationError, match="Only a credited purchase"):
         purchase_refund(purchase=purchase, refunded_by=user)
     credited = purchase_request(user=poor, idempotency_key="y", credits=10, price_cents=1)

@@ -18,7 +18,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from accounts.services import user_create
 from credits.models import Account, Grant, Hold, LedgerEntry, Subscription
 from credits.selectors import account_summary, ledger_violations
 from credits.services import (
@@ -34,6 +33,7 @@ from credits.services import (
     purchase_confirm,
     purchase_refund,
     purchase_request,
+    user_create,
 )
 from tests.factories import ModelPriceFactory, PlanFactory
 

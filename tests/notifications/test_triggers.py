@@ -8,8 +8,8 @@ from django.db import transaction
 
 from credits import services as credits
 from credits.models import Account, Subscription
+from credits.services import notification_credits_refused
 from notifications.models import Notification
-from notifications.services import notification_credits_refused
 from tests.factories import CreditPackageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

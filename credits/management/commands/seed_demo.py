@@ -4,9 +4,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
-from accounts.services import api_key_create, user_create
+from accounts.services import api_key_create
 from credits.models import CreditPackage, Plan
-from credits.services import model_price_set
+from credits.services import model_price_set, user_create
 
 DEMO_ADMIN = ("admin@solaris.local", "solaris-admin")
 DEMO_USER = ("demo@solaris.local", "solaris-demo")
