@@ -6,9 +6,10 @@ request), which cost more than all of Solaris's own work on a call (docs/perform
 proxy views need none of it: no session, no CSRF, no auth middleware. This lane hands them a minimal
 request (method, headers, body, request id) and sends the Django response they return, with the
 same behaviour Django's stack has where it matters: ALLOWED_HOSTS, the X-Request-ID, the language
-of Accept-Language (as LocaleMiddleware), cancelling the view when the client disconnects, closing the
-response, and a 500 in the OpenAI shape for an unexpected error. Every other path goes to Django
-unchanged.
+of Accept-Language (those three imitated in proxy.django_shim), cancelling the view when the client
+disconnects, closing the response, and a 500 in the OpenAI shape for an unexpected error. Every
+other path goes to Django unchanged. The process-wide state (DB threads, running settlements) is
+proxy.runtime's.
 """
 
 import asyncio
@@ -18,15 +19,13 @@ from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 from django.http import HttpResponse
-from django.http.request import split_domain_port, validate_host
 from django.http.response import HttpResponseBase
 from django.utils import translation
 
 from kernel.errors import SolarisError
 from kernel.middleware import HEADER as REQUEST_ID_HEADER
-from kernel.middleware import request_id_for
 from kernel.request_context import request_id_var
-from proxy import upstream, views
+from proxy import django_shim, runtime, upstream, views
 
 logger = logging.getLogger("django.request")
 
@@ -38,36 +37,6 @@ ROUTES = {
     "/v1/chat/completions": views.chat_completions,
     "/v1/models": views.models,
 }
-
-
-class Headers:
-    """Case-insensitive request headers, as `request.headers.get(name)` reads them in Django."""
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]):
-        self._values: dict[str, str] = {}
-        for name, value in raw:
-            key, text = name.decode("latin-1").lower(), value.decode("latin-1")
-            self._values[key] = f"{self._values[key]},{text}" if key in self._values else text
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._values.get(name.lower(), default)
-
-
-class EdgeRequest:
-    """What the proxy views read from a request, and nothing else."""
-
-    def __init__(self, scope: Scope, body: bytes):
-        self.method: str = scope["method"]
-        self.path: str = scope["path"]
-        self.headers = Headers(scope["headers"])
-        self._body = body
-        self.request_id = request_id_for(self)
-        # What translation.get_language_from_request reads, as LocaleMiddleware would.
-        self.COOKIES: dict[str, str] = {}
-        self.META = {"HTTP_ACCEPT_LANGUAGE": self.headers.get("accept-language", "")}
-
-    def read(self, size: int = -1) -> bytes:
-        return self._body if size < 0 else self._body[:size]
 
 
 async def body_read(receive: Receive, limit: int) -> bytes | None:
@@ -126,13 +95,13 @@ def internal_error() -> HttpResponse:
     ).as_response()
 
 
-async def _respond(view, request: EdgeRequest, send: Send) -> None:
+async def _respond(view, request: django_shim.EdgeRequest, send: Send) -> None:
     # Errors before the caller is known speak the client's language; the view switches to the
     # user's own once it knows them.
-    language = translation.get_language_from_request(request)  # type: ignore[arg-type]
+    language = django_shim.language_of(request)
     try:
         with translation.override(language):
-            response = await view(request) if host_allowed(request) else bad_host()
+            response = await view(request) if django_shim.host_allowed(request) else bad_host()
     except Exception:
         logger.exception("Internal Server Error: %s", request.path, extra={"status_code": 500})
         response = internal_error()
@@ -141,15 +110,6 @@ async def _respond(view, request: EdgeRequest, send: Send) -> None:
         await response_send(response, send)
     finally:
         response.close()
-
-
-def host_allowed(request: EdgeRequest) -> bool:
-    """settings.ALLOWED_HOSTS, checked as Django's request.get_host() checks it."""
-    domain, _port = split_domain_port(request.headers.get("host") or "")
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    return bool(domain) and validate_host(domain, allowed)
 
 
 def bad_host() -> HttpResponse:
@@ -162,7 +122,7 @@ async def app(scope: Scope, receive: Receive, send: Send, view) -> None:
     body = await body_read(receive, settings.SOLARIS_MAX_BODY_BYTES)
     if body is None:
         return
-    request = EdgeRequest(scope, body)
+    request = django_shim.EdgeRequest(scope, body)
     token = request_id_var.set(request.request_id)
     # As Django's handler: a client that disconnects cancels the view (which then settles).
     answering = asyncio.ensure_future(_respond(view, request, send))
@@ -187,7 +147,7 @@ async def lifespan(receive: Receive, send: Send) -> None:
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            left = await views.settlements_finish(settings.SOLARIS_SHUTDOWN_SETTLE_SECONDS)
+            left = await runtime.settlements_finish(settings.SOLARIS_SHUTDOWN_SETTLE_SECONDS)
             if left:
                 logger.error("shutdown with %d settlements unfinished: the reaper frees them", left)
             await upstream.sessions_close()

@@ -3,7 +3,7 @@
 Per call: one thread hop to admit (proxy.services.call_admit), the upstream call on the shared
 aiohttp session, bytes relayed as they arrive, one thread hop to settle. Settlement runs in its own
 task: the answer does not wait for it (the hold covers the call until it lands), a client that
-disconnects (CancelledError) is still billed and recorded, and shutdown waits for it (proxy.edge).
+disconnects (CancelledError) is still billed and recorded, and shutdown waits for it (proxy.edge, proxy.runtime).
 The credit headers are the account's at admission, with this call's worst case held.
 """
 
@@ -12,23 +12,20 @@ import json
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import close_old_connections, connections
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import translation
-from django.views.decorators.csrf import csrf_exempt
 
 from accounts.authentication import IDENTITY_EMAIL_HEADER, IDENTITY_ID_HEADER
 from credits.models import Account
 from credits.selectors import AccountSummary
 from kernel.errors import SolarisError
-from proxy import metrics, payload, relay, services, upstream
+from proxy import metrics, payload, relay, runtime, services, upstream
 from proxy.services import Admitted, EndReason, Outcome, Refusal
 
 logger = logging.getLogger(__name__)
@@ -39,61 +36,6 @@ UPSTREAM_MODELS_KEY = "proxy:upstream_models"
 UPSTREAM_MODELS_SECONDS = 30
 # A streamed response Django never started to send (client gone first) is settled after this.
 UNSENT_STREAM_SECONDS = 30
-# A DB-thread connection used this recently skips CONN_HEALTH_CHECKS' `SELECT 1` (a round trip per
-# hop); one idle longer, which the server or the network may have dropped meanwhile, is checked.
-HEALTH_CHECK_IDLE_SECONDS = 10.0
-
-# Bounded threads for the ORM: few, reused, each with its persistent database connection.
-_db_threads = ThreadPoolExecutor(
-    max_workers=settings.SOLARIS_PROXY_DB_THREADS, thread_name_prefix="proxy-db"
-)
-# Settlement tasks, referenced until done so they survive the request that started them.
-_background: set[asyncio.Task] = set()
-
-
-def _settlement_done(task: asyncio.Task) -> None:
-    _background.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        # The hold stays open; credits.tasks.reap_holds releases it later.
-        logger.error("call settlement failed", exc_info=task.exception())
-
-
-async def settlements_finish(timeout: float) -> int:
-    """Wait up to `timeout` seconds for the settlements still running; returns how many are left."""
-    if _background:
-        await asyncio.wait(set(_background), timeout=timeout)
-    return len(_background)
-
-
-def _connections_check_idle() -> None:
-    now = time.monotonic()
-    for connection in connections.all(initialized_only=True):
-        used_at = getattr(connection, "solaris_used_at", None)
-        if used_at is None or now - used_at > HEALTH_CHECK_IDLE_SECONDS:
-            # Django pings it before its first query.
-            connection.health_check_done = False  # type: ignore[attr-defined]
-
-
-def _connections_tidy() -> None:
-    # Drops broken (after an error: pinged) or expired connections, as a request end does.
-    close_old_connections()
-    now = time.monotonic()
-    for connection in connections.all(initialized_only=True):
-        if connection.connection is not None:
-            # It just worked: no ping before the next hop.
-            connection.health_check_done = True  # type: ignore[attr-defined]
-            connection.solaris_used_at = now  # type: ignore[attr-defined]
-
-
-def _in_db_thread(function):
-    def run(**kwargs):
-        _connections_check_idle()
-        try:
-            return function(**kwargs)
-        finally:
-            _connections_tidy()
-
-    return sync_to_async(run, thread_sensitive=False, executor=_db_threads)
 
 
 def credit_headers(response: ResponseT, summary: AccountSummary | None) -> ResponseT:
@@ -151,8 +93,7 @@ class Call:
         """Close the upstream, settle and record, in a task of its own (idempotent)."""
         if self.ended is None:
             self.ended = asyncio.ensure_future(self._end(outcome, with_summary))
-            _background.add(self.ended)
-            self.ended.add_done_callback(_settlement_done)
+            runtime.settlement_track(self.ended)
         return self.ended
 
     async def settle(self, outcome: Outcome, *, with_summary: bool = False):
@@ -164,7 +105,7 @@ class Call:
             await self.reply.aclose()
         ended = time.perf_counter()
         admitted = self.admitted
-        record, summary = await _in_db_thread(services.call_settle)(
+        record, summary = await runtime.in_db_thread(services.call_settle)(
             admitted=admitted,
             outcome=outcome,
             duration_ms=int((ended - self.started) * 1000),
@@ -199,7 +140,6 @@ class Call:
             self.end(Outcome(EndReason.CLIENT_DISCONNECTED, 200, upstream_ok=True))
 
 
-@csrf_exempt
 async def chat_completions(request):
     started = time.perf_counter()
     if request.method != "POST":
@@ -220,7 +160,7 @@ async def chat_completions(request):
             return error_response(error)
         parse_error = error
     try:
-        admitted = await _in_db_thread(services.call_admit)(
+        admitted = await runtime.in_db_thread(services.call_admit)(
             call_id=call_id,
             raw_key=_bearer(request),
             email=request.headers.get(IDENTITY_EMAIL_HEADER),
@@ -385,12 +325,11 @@ async def _relay(call: Call, state: relay.StreamState, head: bytes, *, ended: bo
             metrics.OPEN_STREAMS.dec()
 
 
-@csrf_exempt
 async def models(request):
     if request.method != "GET":
         return error_response(SolarisError("Use GET.", status=405, code="method_not_allowed"))
     try:
-        allowed, upstream_names = await _in_db_thread(services.models_visible)(
+        allowed, upstream_names = await runtime.in_db_thread(services.models_visible)(
             raw_key=_bearer(request),
             email=request.headers.get(IDENTITY_EMAIL_HEADER),
             librechat_id=request.headers.get(IDENTITY_ID_HEADER),

@@ -16,7 +16,6 @@ urlpatterns = [
     path("api/schema/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-docs"),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),
-    path("v1/", include("proxy.urls")),
     path("metrics", metrics_view, name="metrics"),
     path("", include("portal.urls")),
 ]

@@ -42,8 +42,6 @@ def test_every_solaris_app_is_in_the_contract():
     }
     assert ours - set(CONFIG["root_packages"]) == set()
     layered = {
-        name.strip(" ()")
-        for layer in CONFIG["contracts"][0]["layers"]
-        for name in layer.split("|")
+        name.strip(" ()") for layer in CONFIG["contracts"][0]["layers"] for name in layer.split("|")
     }
     assert set(CONFIG["root_packages"]) <= layered

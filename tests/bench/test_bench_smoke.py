@@ -44,9 +44,7 @@ def test_profile_summary_attributes_samples_to_solaris_code():
     }
 
 
-@pytest.mark.skipif(
-    not (ROOT / "proxy" / "urls.py").exists(), reason="this checkout has no proxy endpoint yet"
-)
+@pytest.mark.slow
 def test_quick_benchmark_runs_end_to_end(tmp_path):
     out = tmp_path / "quick.md"
     argv = [sys.executable, "-m", "bench", "--quick", "--out", str(out)]

@@ -127,7 +127,7 @@ def test_db_thread_hops_skip_the_health_check_unless_idle(db, monkeypatch):
     from asgiref.sync import async_to_sync
     from django.db import connections
 
-    from proxy import views
+    from proxy import runtime
 
     pings = []
 
@@ -144,14 +144,14 @@ def test_db_thread_hops_skip_the_health_check_unless_idle(db, monkeypatch):
 
     # One thread, so every hop finds the connection the previous one left (the proxy's pool may
     # hold threads, with closed connections, from earlier tests).
-    monkeypatch.setattr(views, "_db_threads", ThreadPoolExecutor(max_workers=1))
-    hop = async_to_sync(views._in_db_thread(query))
+    monkeypatch.setattr(runtime, "db_threads", ThreadPoolExecutor(max_workers=1))
+    hop = async_to_sync(runtime.in_db_thread(query))
     assert hop() == 42
     pings.clear()
     assert hop() == 42
     assert pings == []  # used moments ago: no SELECT 1
-    monkeypatch.setattr(views, "HEALTH_CHECK_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(runtime, "HEALTH_CHECK_IDLE_SECONDS", 0.0)
     time.sleep(0.01)
     assert hop() == 42
     assert pings == [1]  # idle past the limit: checked before use
-    async_to_sync(views._in_db_thread(lambda: connections.close_all()))()
+    async_to_sync(runtime.in_db_thread(lambda: connections.close_all()))()

@@ -47,10 +47,10 @@ class LiveSolaris:
     @staticmethod
     def unsettled() -> bool:
         """Calls answered (or streams still open) whose settlement has not landed yet."""
-        from proxy import metrics, views
+        from proxy import metrics, runtime
 
         return bool(
-            views._background or metrics.REGISTRY.get_sample_value("solaris_proxy_open_streams")
+            runtime.settlements or metrics.REGISTRY.get_sample_value("solaris_proxy_open_streams")
         )
 
     def settled(self, timeout: float = 10) -> None:

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from proxy import edge, views
+from proxy import django_shim, edge, runtime
 from solaris.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +38,7 @@ def asgi_call(scope_extra: dict, body: bytes = b"", *, chunk: int = 0) -> tuple[
 
 
 def test_headers_are_case_insensitive_and_repeated_ones_joined():
-    headers = edge.Headers(
+    headers = django_shim.Headers(
         [(b"X-Thing", b"a"), (b"x-thing", b"b"), (b"Authorization", b"Bearer k")]
     )
     assert headers.get("x-THING") == "a,b"
@@ -124,8 +124,7 @@ def test_shutdown_waits_for_running_settlements(settings):
 
     async def scenario():
         task = asyncio.ensure_future(settlement())
-        views._background.add(task)
-        task.add_done_callback(views._background.discard)
+        runtime.settlement_track(task)
         messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
         sent = []
 
@@ -146,11 +145,11 @@ def test_shutdown_waits_for_running_settlements(settings):
 def test_shutdown_gives_up_after_its_timeout():
     async def scenario():
         task = asyncio.ensure_future(asyncio.sleep(10))
-        views._background.add(task)
+        runtime.settlements.add(task)
         try:
-            return await views.settlements_finish(0.05)
+            return await runtime.settlements_finish(0.05)
         finally:
             task.cancel()
-            views._background.discard(task)
+            runtime.settlements.discard(task)
 
     assert asyncio.run(scenario()) == 1
