@@ -92,11 +92,6 @@ def used_percent_of(used_bp: int) -> Decimal:
     return (Decimal(used_bp) / 100).quantize(Decimal("0.01"))
 
 
-def users_in_state(state: str, queryset: QuerySet[User] | None = None) -> QuerySet[User]:
-    """Customers (users with a credit account) in one credit state; what the dashboard links to."""
-    return users_with_credits(queryset).filter(account__isnull=False, credit_state=state)  # type: ignore[misc]
-
-
 @dataclass(frozen=True)
 class UserOverview:
     summary: AccountSummary

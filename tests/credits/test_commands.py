@@ -1,4 +1,4 @@
-"""grant_credits, set_model_price and check_ledger, as an operator runs them."""
+"""grant_credits, take_back_credits, set_model_price and check_ledger, as an operator runs them."""
 
 import subprocess
 import sys
@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from credits.models import Account, Grant, ModelPrice
+from credits.models import Account, Grant, LedgerEntry, ModelPrice
 from tests.conftest import ROOT
 
 
@@ -152,3 +152,46 @@ def test_check_ledger_process_exit_status(tmp_path):
     failed = manage("check_ledger", check=False)
     assert failed.returncode == 1
     assert "<eva@example.com>: held 3 ≠ open holds 0" in failed.stderr
+
+
+def test_take_back_credits_books_an_adjustment_once_per_key(poor):
+    run("grant_credits", "pobre@example.com", "300")
+    out, _err = run(
+        "take_back_credits",
+        "Pobre@example.com",
+        "120",
+        "--reason",
+        "granted twice",
+        "--idempotency-key",
+        "fix-1",
+    )
+    assert out.strip() == "Took back 120 credits from pobre@example.com; available now 180"
+    run(
+        "take_back_credits",
+        "pobre@example.com",
+        "120",
+        "--reason",
+        "again",
+        "--idempotency-key",
+        "fix-1",
+    )
+    entry = LedgerEntry.objects.get(account=poor.account, kind="adjustment")
+    assert (entry.amount, entry.reason) == (-120, "granted twice")
+    assert Account.objects.get(pk=poor.pk).balance == 180
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nobody@example.com", "5", "--reason", "x"], "No user with e-mail"),
+        (["pobre@example.com", "0", "--reason", "x"], "positive number"),
+        (["pobre@example.com", "301", "--reason", "x"], "Only 300 credits are available"),
+        (["pobre@example.com", "5", "--reason", " "], "needs a reason"),
+    ],
+)
+def test_take_back_credits_refuses_bad_input_and_changes_nothing(poor, args, message):
+    run("grant_credits", "pobre@example.com", "300")
+    with pytest.raises(CommandError, match=message):
+        run("take_back_credits", *args)
+    assert not LedgerEntry.objects.filter(kind="adjustment").exists()
+    assert Account.objects.get(pk=poor.pk).balance == 300
