@@ -1,4 +1,4 @@
-"""LibreChat's own access token (CONTRACT §2): an HS256 JWT signed with its JWT_SECRET.
+"""LibreChat's own access token (docs/widget.md): an HS256 JWT signed with its JWT_SECRET.
 
 Its payload carries the LibreChat user `id` and `email`; Solaris accepts it on the balance API and
 the widget's sign-in link so a LibreChat user never signs in twice. Users are never created here.

@@ -1,4 +1,4 @@
-"""Admin REST API under /api/v1/admin/ (CONTRACT §7): automation with a staff user's API key.
+"""Admin REST API under /api/v1/admin/ (docs/admin.md): automation with a staff user's API key.
 
 Each view parses input with a serializer, calls one service and renders the result; errors come
 out in the OpenAI shape (kernel/errors.py) and a refused request writes nothing.

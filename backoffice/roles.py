@@ -1,4 +1,4 @@
-"""The staff roles (CONTRACT §7): 'Financeiro' moves credits, 'Suporte' only looks."""
+"""The staff roles (docs/admin.md): 'Financeiro' moves credits, 'Suporte' only looks."""
 
 from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions

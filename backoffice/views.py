@@ -10,7 +10,7 @@ from backoffice.selectors import PERIODS, dashboard_get
 
 
 def dashboard(request):
-    """The credit dashboard (CONTRACT §7), linked from the admin index."""
+    """The credit dashboard (docs/admin.md), linked from the admin index."""
     if not request.user.has_perm("credits.view_ledgerentry"):
         raise PermissionDenied
     try:

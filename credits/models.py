@@ -1,7 +1,7 @@
-"""Credits: plans, grants, holds and the append-only ledger (CONTRACT §3, docs/credits.md).
+"""Credits: plans, grants, holds and the append-only ledger (docs/credits.md).
 
 Amounts are integer credits; only weights and prices are decimals. Every change to an account goes
-through credits/services.py, which locks the account row first.
+through credits.services, which locks the account row first.
 """
 
 from django.conf import settings

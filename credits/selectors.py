@@ -171,7 +171,7 @@ class LedgerViolation:
 
 
 def ledger_violations() -> list[LedgerViolation]:
-    """Accounts whose cached numbers disagree with the ledger, grants or holds (CONTRACT §3)."""
+    """Accounts whose cached numbers disagree with the ledger, grants or holds (docs/credits.md)."""
     entry_sums = dict(
         LedgerEntry.objects.values_list("account_id")
         .annotate(total=Sum("amount"))

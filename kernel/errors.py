@@ -1,7 +1,7 @@
 """OpenAI-shaped errors: `{"error": {"message", "type", "code", "param"}}`, message in plain text.
 
 Every error Solaris answers (proxy, APIs, authentication) goes through here, so LibreChat and the
-OpenAI SDKs always get a shape they understand (CONTRACT §4, error table).
+OpenAI SDKs always get a shape they understand (docs/proxy.md, the error table).
 """
 
 from typing import Any

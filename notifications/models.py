@@ -1,4 +1,4 @@
-"""The notification outbox (CONTRACT §5, docs/notifications.md).
+"""The notification outbox (docs/notifications.md).
 
 A row is written in the same transaction as the credit change that caused it, so a notification
 exists exactly when its cause committed; Celery delivers it afterwards, at least once.

@@ -1,4 +1,4 @@
-"""End-user pages (CONTRACT §6): statement, API keys, purchase requests, sign-in, balance API.
+"""End-user pages (README, docs/widget.md): statement, API keys, purchase requests, sign-in, balance API.
 
 Views parse input, call one selector or service and render; the numbers come from
 credits.selectors.account_summary everywhere, so the page, the API and the widget agree.

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class CallRecord(models.Model):
-    """One row per proxied request, whatever its outcome (CONTRACT §4)."""
+    """One row per proxied request, whatever its outcome (docs/proxy.md)."""
 
     class EndReason(models.TextChoices):
         COMPLETED = "completed", _("completed")

@@ -152,7 +152,7 @@ class StreamState:
 
 
 def upstream_error_answer(status: int, body: bytes) -> SolarisError:
-    """Our answer to an upstream non-200 (CONTRACT §4). LiteLLM's authentication and budget errors
+    """Our answer to an upstream non-200 (docs/proxy.md). LiteLLM's authentication and budget errors
     are its own business: they never reach the user as theirs."""
     try:
         document = json.loads(body)

@@ -1,4 +1,4 @@
-"""Admission and settlement of proxied calls (CONTRACT §4).
+"""Admission and settlement of proxied calls (docs/proxy.md).
 
 The view makes exactly two synchronous hops per call: `call_admit` before forwarding (identity,
 plan, price, rate limit, circuit, hold) and `call_settle` after it (settle or release the hold,
@@ -105,7 +105,7 @@ _prices: TtlCache[ModelPrice] = TtlCache("prices")
 def caller_authenticate(
     *, raw_key: str, email: str | None, librechat_id: str | None, body_user: str | None
 ) -> Caller:
-    """The key's owner, or for an integration key the end user it speaks for (CONTRACT §2)."""
+    """The key's owner, or for an integration key the end user it speaks for (docs/librechat.md)."""
     key = None
     if raw_key.startswith("sol-"):
         key = _keys.get(hash_key(raw_key), lambda: key_find(raw_key=raw_key))

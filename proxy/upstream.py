@@ -5,9 +5,8 @@ SOLARIS_UPSTREAM_* (connect, first byte, idle between chunks), and one retry for
 failed before any byte of the request was sent. Failures come out as the three exceptions below,
 so the caller never sees aiohttp.
 
-aiohttp rather than httpx on the hot path (measured, docs/performance.md): against the benchmark's
-zero-latency upstream one call costs 0.23 ms instead of 0.88 ms, a 50-chunk stream 0.73 ms instead
-of 2.45 ms. httpx stays for the synchronous readiness check.
+aiohttp rather than httpx on the hot path: measured several times cheaper per call and per stream
+(docs/performance.md). httpx stays for the synchronous readiness check.
 """
 
 import asyncio

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible endpoints LibreChat calls (CONTRACT §4), as async views on ASGI.
+"""The OpenAI-compatible endpoints LibreChat calls (docs/proxy.md), as async views on ASGI.
 
 Per call: one thread hop to admit (proxy.services.call_admit), the upstream call on the shared
 aiohttp session, bytes relayed as they arrive, one thread hop to settle. Settlement runs in its own

@@ -1,4 +1,4 @@
-"""Integration keys and the LibreChat identity (CONTRACT §2)."""
+"""Integration keys and the LibreChat identity (docs/librechat.md)."""
 
 import pytest
 

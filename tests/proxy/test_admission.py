@@ -50,7 +50,7 @@ def error_of(response):
     return body["error"]
 
 
-# --- identity (CONTRACT §2) ---
+# --- identity (docs/librechat.md) ---
 
 
 @pytest.mark.parametrize("key", ["", "sol-wrong", "sk-other"])
