@@ -11,6 +11,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and os.environ.get("REDIS_URL"):
+        raise pytest.UsageError(
+            "The Redis tests share one Redis database (a cache clear empties it for every "
+            "process): run them without -n, or unset REDIS_URL."
+        )
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that need a real service are skipped (with the reason) where it is not configured."""
     skips = {
@@ -41,6 +49,16 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     if database["ENGINE"].endswith("sqlite3"):
         path = tmp_path_factory.mktemp("sqlite") / "test.sqlite3"
         database.setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_passwords():
+    """Every factory user has a password: production's deliberately slow hash would dominate the
+    suite's time, and no test is about the hash itself."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)

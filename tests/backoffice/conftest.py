@@ -12,12 +12,6 @@ from proxy.models import CallRecord
 PASSWORD = "senha-forte-123"
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Many users are made here; a slow hash would only slow the tests down."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def staff(email: str, *, group: str | None = None, superuser: bool = False) -> User:
     user = User.objects.create_user(
         email, PASSWORD, is_staff=True, is_superuser=superuser, name=email.split("@")[0]

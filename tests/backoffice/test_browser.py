@@ -29,6 +29,7 @@ def scene(transactional_db, plan, price):
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_admin_adds_credits_and_sees_the_dashboard(live_server, scene, settings):
     from playwright.sync_api import sync_playwright
 

@@ -126,6 +126,7 @@ def test_check_ledger_fails_and_names_a_corrupted_account(user, poor):
     assert "ana@example.com" not in err.getvalue()
 
 
+@pytest.mark.slow
 def test_check_ledger_process_exit_status(tmp_path):
     """The real command line: exit 0 when clean, non-zero naming the account when not."""
     db = tmp_path / "ledger.sqlite3"

@@ -4,6 +4,7 @@ with the invariants of docs/credits.md checked after every step."""
 import itertools
 from datetime import timedelta
 
+import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -218,6 +219,7 @@ class CreditsMachine(RuleBasedStateMachine):
         assert account_summary(user_id=self.user.pk).available == account.available
 
 
+@pytest.mark.slow
 def test_random_sequences_keep_the_ledger_invariants(db):
     PlanFactory(slug="prop", monthly_allowance=1_000)
     run_state_machine_as_test(

@@ -31,7 +31,7 @@ def hung_port():
         yield sock.getsockname()[1]
 
 
-@pytest.fixture(params=["closed", "hung"])
+@pytest.fixture(params=["closed", pytest.param("hung", marks=pytest.mark.slow)])
 def broker_down(request):
     """The app publishes to a Redis URL where nothing listens (or nothing answers), eager off."""
     port = closed_port() if request.param == "closed" else request.getfixturevalue("hung_port")

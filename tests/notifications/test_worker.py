@@ -23,7 +23,12 @@ from notifications.tasks import sweep_notifications
 from solaris.celery import app as celery_app
 from tests.notifications.conftest import celery_reconnect
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 30

@@ -15,7 +15,7 @@ from credits.selectors import account_summary
 from proxy.models import CallRecord
 from tests.proxy.fault_upstream import wait_until
 
-pytestmark = [pytest.mark.litellm, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.litellm, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 ANSWER = "Hello from the Solaris mock model."
