@@ -10,7 +10,7 @@ GOALS = {
     "streams_mib": 512,
 }
 # py-spy names files relative to sys.path: "proxy/views.py", "django/db/...", "threading.py".
-OWN = re.compile(r"^(proxy|credits|accounts|solaris)/")
+OWN = re.compile(r"^(proxy|credits|notifications|accounts|kernel|solaris)/")
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:]*):?(?P<line>\d*)\)$")
 
 

@@ -30,7 +30,7 @@ def test_expected_credits_round_up_each_call_not_the_sum():
 def test_profile_summary_attributes_samples_to_solaris_code():
     raw = "\n".join(
         [
-            'process 1:"x";run (proxy/views.py:48);hold_create (credits/services.py:344);'
+            'process 1:"x";run (proxy/views.py:48);hold_create (credits/services/holds.py:80);'
             "Connection.wait (psycopg/connection.py:495) 3",
             'process 1:"x";Runner.run (asyncio/runners.py:118) 1',
         ]
@@ -40,7 +40,7 @@ def test_profile_summary_attributes_samples_to_solaris_code():
     assert dict(found["packages"]) == {"psycopg": 75.0, "asyncio": 25.0}
     assert dict(found["own_inclusive"]) == {
         "run (proxy/views.py)": 75.0,
-        "hold_create (credits/services.py)": 75.0,
+        "hold_create (credits/services/holds.py)": 75.0,
     }
 
 
