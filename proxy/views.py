@@ -53,6 +53,7 @@ _background: set[asyncio.Task] = set()
 
 def _settlement_done(task: asyncio.Task) -> None:
     _background.discard(task)
+    metrics.SETTLEMENTS.dec()
     if not task.cancelled() and task.exception() is not None:
         # The hold stays open; credits.tasks.reap_holds releases it later.
         logger.error("call settlement failed", exc_info=task.exception())
@@ -152,6 +153,7 @@ class Call:
         if self.ended is None:
             self.ended = asyncio.ensure_future(self._end(outcome, with_summary))
             _background.add(self.ended)
+            metrics.SETTLEMENTS.inc()
             self.ended.add_done_callback(_settlement_done)
         return self.ended
 
@@ -177,6 +179,7 @@ class Call:
             model=admitted.model,
             status=record.status_code,
             end_reason=record.end_reason,
+            error_code=record.error_code,
             prompt=record.prompt_tokens,
             completion=record.completion_tokens,
             credits=record.credits,

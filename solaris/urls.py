@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import MeView
 from backoffice.views import dashboard
-from proxy.metrics import metrics_view
+from monitoring.views import metrics_view
 from solaris import health
 
 urlpatterns = [
