@@ -4,6 +4,8 @@ counters of events that happen outside the scraped process (reaper, shutdown).""
 import asyncio
 import contextlib
 import logging
+import os
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -15,7 +17,7 @@ from credits.tasks import reap_holds
 from monitoring import selectors
 from notifications import services as notifications
 from notifications.models import Notification
-from proxy import edge, protection, views
+from proxy import edge, metrics, protection, views
 from tests.factories import CreditPackageFactory, ModelPriceFactory, PlanFactory, UserFactory
 from tests.monitoring.conftest import value
 
@@ -264,3 +266,20 @@ async def test_settlements_left_at_shutdown_are_counted(settings, db):
     from solaris.shared_counters import SHUTDOWN_UNSETTLED, shared_counters_get
 
     assert shared_counters_get()[SHUTDOWN_UNSETTLED] == 1
+
+
+def test_a_worker_drops_the_live_gauges_of_dead_workers_and_its_own_at_exit(tmp_path, settings):
+    settings.PROMETHEUS_MULTIPROC_DIR = str(tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    own = os.getpid()
+    for name in (f"gauge_livesum_{dead.pid}", f"gauge_livesum_{own}", f"counter_{dead.pid}"):
+        (tmp_path / f"{name}.db").write_bytes(b"")
+
+    metrics.dead_processes_forget()
+    left = sorted(path.name for path in tmp_path.iterdir())
+    # A dead worker's counters stay: they are part of the server's totals.
+    assert left == sorted([f"counter_{dead.pid}.db", f"gauge_livesum_{own}.db"])
+
+    metrics.process_forget()
+    assert [path.name for path in tmp_path.iterdir()] == [f"counter_{dead.pid}.db"]
