@@ -25,7 +25,7 @@ from django.utils import translation
 from kernel.errors import SolarisError
 from kernel.middleware import HEADER as REQUEST_ID_HEADER
 from kernel.request_context import request_id_var
-from proxy import django_shim, runtime, upstream, views
+from proxy import django_shim, metrics, runtime, upstream, views
 
 logger = logging.getLogger("django.request")
 
@@ -139,17 +139,20 @@ async def app(scope: Scope, receive: Receive, send: Send, view) -> None:
 
 
 async def lifespan(receive: Receive, send: Send) -> None:
-    """Startup: nothing to do. Shutdown (after the server finished the open requests): wait for the
-    settlements still running, so a deploy or a scale-down books every call, then close the
-    upstream connections."""
+    """Startup: forget the live gauges of workers that died. Shutdown (after the server finished the
+    open requests): wait for the settlements still running, so a deploy or a scale-down books every
+    call, then close the upstream connections."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            metrics.dead_processes_forget()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             left = await runtime.settlements_finish(settings.SOLARIS_SHUTDOWN_SETTLE_SECONDS)
             if left:
                 logger.error("shutdown with %d settlements unfinished: the reaper frees them", left)
+                metrics.shutdown_unsettled(count=left)
+            metrics.process_forget()
             await upstream.sessions_close()
             await send({"type": "lifespan.shutdown.complete"})
             return

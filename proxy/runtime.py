@@ -11,6 +11,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from proxy import metrics
+
 logger = logging.getLogger(__name__)
 
 # A DB-thread connection used this recently skips CONN_HEALTH_CHECKS' `SELECT 1` (a round trip per
@@ -27,6 +29,7 @@ settlements: set[asyncio.Task] = set()
 
 def _settlement_done(task: asyncio.Task) -> None:
     settlements.discard(task)
+    metrics.SETTLEMENTS.dec()
     if not task.cancelled() and task.exception() is not None:
         # The hold stays open; credits.tasks.reap_holds releases it later.
         logger.error("call settlement failed", exc_info=task.exception())
@@ -35,6 +38,7 @@ def _settlement_done(task: asyncio.Task) -> None:
 def settlement_track(task: asyncio.Task) -> None:
     """Keep a settlement until it is done; a failed one is logged (the reaper frees its hold)."""
     settlements.add(task)
+    metrics.SETTLEMENTS.inc()
     task.add_done_callback(_settlement_done)
 
 

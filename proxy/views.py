@@ -118,6 +118,7 @@ class Call:
             model=admitted.model,
             status=record.status_code,
             end_reason=record.end_reason,
+            error_code=record.error_code,
             prompt=record.prompt_tokens,
             completion=record.completion_tokens,
             credits=record.credits,

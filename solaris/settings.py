@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "backoffice",
     "notifications",
     "portal",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -166,11 +167,17 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TIMEZONE = TIME_ZONE
+# How often beat runs the ledger check (monitoring.tasks.check_ledger; the metric and alert read it).
+SOLARIS_LEDGER_CHECK_SECONDS = env.int("SOLARIS_LEDGER_CHECK_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
     "renew-cycles": {"task": "credits.tasks.renew_cycles", "schedule": 300.0},
     "expire-grants": {"task": "credits.tasks.expire_grants", "schedule": 300.0},
     "reap-holds": {"task": "credits.tasks.reap_holds", "schedule": 60.0},
     "sweep-notifications": {"task": "notifications.tasks.sweep_notifications", "schedule": 60.0},
+    "check-ledger": {
+        "task": "monitoring.tasks.check_ledger",
+        "schedule": float(SOLARIS_LEDGER_CHECK_SECONDS),
+    },
 }
 
 REST_FRAMEWORK = {
@@ -235,6 +242,9 @@ SOLARIS_ALERT_NOTICE = env.bool("SOLARIS_ALERT_NOTICE", default=True)
 SOLARIS_PROXY_DB_THREADS = env.int("SOLARIS_PROXY_DB_THREADS", default=8)
 # Seconds the proxy may use a cached key, plan or price (kernel/local_cache.py); 0 = no cache.
 SOLARIS_LOOKUP_CACHE_SECONDS = env.float("SOLARIS_LOOKUP_CACHE_SECONDS", default=5.0)
+# Multiprocess metrics: each web worker writes its counters there and /metrics adds them up. Read by
+# prometheus_client itself from the environment; scripts/serve.sh empties it before the workers start.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 LIBRECHAT_JWT_SECRET = env.str("LIBRECHAT_JWT_SECRET", default="")
 SOLARIS_WIDGET_ALLOWED_ORIGINS = env.list("SOLARIS_WIDGET_ALLOWED_ORIGINS", default=[])
 # Single-use sign-in links: e-mailed ones live minutes, the widget's are used at once.

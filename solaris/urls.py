@@ -4,8 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import MeView
 from backoffice.views import dashboard
-from proxy.metrics import metrics_view
-from solaris import health
+from monitoring import health
+from monitoring.views import metrics_view
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
