@@ -53,8 +53,7 @@ setsid .venv/bin/uvicorn solaris.asgi:application --host 127.0.0.1 --port "$PORT
 pids+=($!)
 wait_for "http://127.0.0.1:$PORT/healthz" 60 "Solaris"
 
-MODEL=$(.venv/bin/python manage.py shell -c \
-  "from credits.models import ModelPrice; print(ModelPrice.objects.filter(active=True).order_by('input_weight', 'model').values_list('model', flat=True).first() or 'demo-mini')" 2>/dev/null)
+MODEL=$(sed -n "s/^Demo model: //p" .dev/seed.txt)
 cat <<EOF
 
 Solaris is running on http://127.0.0.1:$PORT (Ctrl-C stops it). Try a chat call:
@@ -74,4 +73,8 @@ PY
 
 Every call moves the counter at http://127.0.0.1:$PORT/conta/ (sign in as the demo user above).
 EOF
+if [ -z "${demo_upstream:-}" ]; then
+  echo "Your LiteLLM at $LITELLM_BASE_URL must serve $MODEL, or price one of its models:"
+  echo "  .venv/bin/python manage.py set_model_price MODEL --input W --output W"
+fi
 wait "${pids[-1]}"

@@ -6,7 +6,6 @@ from django.core.management.base import CommandError
 
 from accounts.models import User
 from accounts.selectors import key_find
-from credits.models import ModelPrice
 
 
 def run(*args) -> list[str]:
@@ -46,12 +45,3 @@ def test_create_integration_prints_the_key_last(db):
     raw = run("create_integration", "librechat", "--no-auto-provision")[-1]
     integration = key_find(raw_key=raw)
     assert integration.name == "librechat" and integration.auto_provision is False
-
-
-def test_seed_demo_is_repeatable_and_prints_credentials(db):
-    first = run("seed_demo")
-    second = run("seed_demo")
-    assert first[0].startswith("Admin:  admin@solaris.local / ")
-    assert key_find(raw_key=second[-1].split()[-1]).user.email == "demo@solaris.local"
-    assert User.objects.count() == 2
-    assert ModelPrice.objects.filter(active=True).count() == 2
