@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from credits.models import Purchase
 
@@ -20,12 +21,12 @@ class Payment(models.Model):
     """The PIX charge of one purchase, and where its money stands in Solaris's terms."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("pending")
-        PAID = "paid", _("paid")
-        EXPIRED = "expired", _("expired")
-        CANCELLED = "cancelled", _("cancelled")
-        REFUNDED = "refunded", _("refunded")
-        REVIEW = "review", _("review")
+        PENDING = "pending", pgettext_lazy("payment", "pending")
+        PAID = "paid", pgettext_lazy("payment", "paid")
+        EXPIRED = "expired", pgettext_lazy("payment", "expired")
+        CANCELLED = "cancelled", pgettext_lazy("payment", "cancelled")
+        REFUNDED = "refunded", pgettext_lazy("payment", "refunded")
+        REVIEW = "review", pgettext_lazy("payment", "review")
 
     class ReviewReason(models.TextChoices):
         AMOUNT = "amount", _("approved for another amount or currency")
@@ -112,10 +113,10 @@ class PaymentRefund(models.Model):
     """Money sent back through the provider; its credits are booked once the provider confirms."""
 
     class Status(models.TextChoices):
-        REQUESTED = "requested", _("requested")  # asked; the provider has not confirmed it
-        CONFIRMED = "confirmed", _("confirmed")  # the provider confirmed; credits not booked yet
-        BOOKED = "booked", _("booked")
-        FAILED = "failed", _("failed")
+        REQUESTED = "requested", pgettext_lazy("refund", "requested")  # not confirmed yet
+        CONFIRMED = "confirmed", pgettext_lazy("refund", "confirmed")  # credits not booked yet
+        BOOKED = "booked", pgettext_lazy("refund", "booked")
+        FAILED = "failed", pgettext_lazy("refund", "failed")
 
     payment = models.ForeignKey(
         Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")

@@ -275,3 +275,11 @@ def test_the_purchase_endpoints_are_in_the_openapi_schema(admin_client):
         "expires_at",
     }
     assert Notification.objects.count() == 0
+
+
+def test_answers_speak_portuguese_first_and_english_on_request(buy, client, package):
+    body = buy(package).json()
+    assert body["instructions"].startswith("Um administrador vai entrar em contato")
+    assert client.get(purchase_url(10**6)).json()["error"]["message"] == "Compra não encontrada."
+    english = client.get(purchase_url(body["id"]), HTTP_ACCEPT_LANGUAGE="en").json()
+    assert english["instructions"].startswith("An administrator will contact you")
