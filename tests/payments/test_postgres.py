@@ -2,8 +2,11 @@
 the same signed notification, start the same purchase, reconcile and refund at once; the payment's
 row lock and the ledger's unique keys decide, and everything happens once."""
 
+import threading
+
 import pytest
 from django.core import mail
+from django.db import DatabaseError, connections, transaction
 from django.test import Client
 
 from credits.models import Account, Grant, LedgerEntry, Purchase
@@ -47,6 +50,48 @@ def test_ten_concurrent_deliveries_of_a_paid_pix_grant_once(charge, buyer, merca
     assert set(WebhookDelivery.objects.values_list("outcome", flat=True)) == {"paid"}
     reads = [r for r in mercadopago.requests if r[0] == "GET"]
     assert len(reads) == 10  # every delivery read the payment back before acting
+
+
+def test_a_reading_takes_the_payments_row_lock_before_the_account(charge, buyer, mercadopago):
+    """What the provider says is applied under the payment's row lock, taken before credits lock
+    the account: while another worker holds the payment, a delivery waits without touching the
+    account (a lock order that cannot deadlock), then acts on what it finds."""
+    mercadopago.approve(charge.provider_payment_id)
+    locked, probe, release = threading.Event(), threading.Event(), threading.Event()
+    answers, account_free = [], []
+
+    def hold_the_payment():
+        with transaction.atomic():
+            Payment.objects.select_for_update().get(pk=charge.pk)
+            locked.set()
+            probe.wait(timeout=10)
+            try:
+                with transaction.atomic():
+                    Account.objects.select_for_update(nowait=True).get(pk=buyer.pk)
+                account_free.append(True)
+            except DatabaseError:
+                account_free.append(False)
+            release.wait(timeout=10)
+        connections.close_all()
+
+    def deliver():
+        answers.append(notification(Client(), charge.provider_payment_id).status_code)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_the_payment)
+    holder.start()
+    assert locked.wait(timeout=5)
+    delivery = threading.Thread(target=deliver)
+    delivery.start()
+    delivery.join(timeout=1.5)
+    assert delivery.is_alive() and answers == []
+    probe.set()
+    release.set()
+    holder.join(timeout=10)
+    delivery.join(timeout=10)
+    assert account_free == [True]
+    assert answers == [200]
+    assert Account.objects.get(pk=buyer.pk).balance == CREDITS
 
 
 def test_a_double_click_raced_makes_one_purchase_and_one_charge(
