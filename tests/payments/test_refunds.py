@@ -98,8 +98,9 @@ def test_a_full_refund_gives_back_the_whole_price(paid, buyer, finance, mercadop
 
 def test_a_refund_books_once(paid, buyer, finance, mercadopago, deliver):
     payment_refund(payment=paid, requested_by=finance)
-    with pytest.raises(ValidationError, match="Only a paid PIX purchase"):
+    with pytest.raises(ValidationError) as refused:
         payment_refund(payment=Payment.objects.get(pk=paid.pk), requested_by=finance)
+    assert refused.value.code == "status"
     for _ in range(3):
         deliver(paid.provider_payment_id)
     payments_reconcile()
@@ -147,8 +148,9 @@ def test_a_refund_waits_for_calls_in_flight_then_books(
 
 def test_a_refund_mercado_pago_refuses_books_nothing(paid, buyer, finance, mercadopago):
     mercadopago.fail_next(400)
-    with pytest.raises(ValidationError, match="refused the refund"):
+    with pytest.raises(ValidationError) as refused:
         payment_refund(payment=paid, requested_by=finance)
+    assert refused.value.code == "refused"
     assert PaymentRefund.objects.get().status == "failed"
     assert balance(buyer) == 100_000
     assert payment_refund(payment=paid, requested_by=finance).status == "booked"
@@ -196,18 +198,21 @@ def test_a_partial_refund_made_in_mercado_pagos_panel_is_review(paid, buyer, mer
 
 def test_nothing_left_to_refund_pro_rata(paid, buyer, finance, unit_price, mercadopago):
     spend(buyer, unit_price, 100_000)
-    with pytest.raises(ValidationError, match="choose a full refund"):
+    with pytest.raises(ValidationError) as refused:
         payment_refund(payment=paid, requested_by=finance)
+    assert refused.value.code == "nothing_left"
     assert mercadopago.refunds_asked() == []
     assert payment_refund(payment=paid, requested_by=finance, full=True).amount_cents == 4_990
 
 
 def test_only_a_paid_charge_can_be_refunded(buy, package, finance, mercadopago, settings):
     pending = Payment.objects.get(purchase_id=buy(package).json()["id"])
-    with pytest.raises(ValidationError, match="Only a paid PIX purchase"):
+    with pytest.raises(ValidationError) as refused:
         payment_refund(payment=pending, requested_by=finance)
+    assert refused.value.code == "status"
     settings.MERCADOPAGO_ACCESS_TOKEN = ""
-    with pytest.raises(ValidationError, match="not configured"):
+    with pytest.raises(ValidationError) as refused:
         payment_refund(payment=pending, requested_by=finance)
+    assert refused.value.code == "provider"
     assert mercadopago.refunds_asked() == []
     assert not Grant.objects.exists()
