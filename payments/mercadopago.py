@@ -89,7 +89,7 @@ def signature_valid(
         if sep:
             fields[key.strip().lower()] = value.strip()
     ts, received = fields.get("ts", ""), fields.get("v1", "")
-    if not (ts.isascii() and ts.isdigit()) or not received:
+    if not (ts.isascii() and ts.isdigit() and len(ts) <= 16) or not received:
         return False
     manifest = signature_manifest(data_id=data_id, request_id=request_id, ts=ts)
     expected = hmac.new(secret.encode(), manifest.encode(), hashlib.sha256).hexdigest()

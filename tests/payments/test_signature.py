@@ -56,6 +56,8 @@ def test_anything_else_is_invalid():
     assert not valid(f"ts={TS},v1={wrong_template}")
     for header in ("", "ts=,v1=", f"ts={TS}", f"v1={v1}", "garbage", f"ts=x{TS},v1={v1}"):
         assert not valid(header)
+    huge = "9" * 5000  # more digits than Python turns into an int
+    assert not valid(f"ts={huge},v1={sign(f'id:123456;request-id:{REQUEST_ID};ts:{huge};')}")
 
 
 @pytest.mark.parametrize(
