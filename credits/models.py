@@ -207,11 +207,24 @@ class Purchase(models.Model):
         verbose_name_plural = _("purchases")
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(credits__gt=0), name="purchase_credits_positive")
+            models.CheckConstraint(condition=Q(credits__gt=0), name="purchase_credits_positive"),
+            # A purchase paid online (PIX) is confirmed by its payment, never by a person as well.
+            models.CheckConstraint(
+                condition=Q(method="manual") | Q(confirmed_by__isnull=True),
+                name="purchase_online_not_confirmed_by_hand",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.user} {self.credits}"
+
+    def save(self, *args, **kwargs):
+        if self.method == self.Method.ONLINE and self.confirmed_by_id is not None:
+            raise ValidationError(
+                _("This purchase is paid by PIX: its payment confirms it, not a person."),
+                code="online",
+            )
+        super().save(*args, **kwargs)
 
 
 class Grant(models.Model):

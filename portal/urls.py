@@ -39,4 +39,10 @@ urlpatterns = [
     path("conta/comprar/<int:package_id>/", views.purchase_confirm, name="purchase-confirm"),
     path("api/v1/me/balance", views.BalanceView.as_view(), name="api-balance"),
     path("api/v1/me/login-link", views.WidgetLoginLinkView.as_view(), name="api-login-link"),
+    path("api/v1/me/purchases", views.PurchasesView.as_view(), name="api-purchases"),
+    path(
+        "api/v1/me/purchases/<int:purchase_id>",
+        views.PurchaseDetailView.as_view(),
+        name="api-purchase",
+    ),
 ]

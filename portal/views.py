@@ -42,6 +42,15 @@ from credits.authentication import ApiKeyAuthentication
 from credits.models import CreditPackage, LedgerEntry
 from credits.selectors import account_summary, statement
 from credits.services import purchase_request
+from kernel.errors import SolarisError
+from payments.models import Payment
+from payments.selectors import purchase_get, purchase_payload
+from payments.services import (
+    PaymentRefused,
+    PaymentUnavailable,
+    payment_refresh,
+    purchase_checkout,
+)
 from portal import selectors
 from portal.charts import bar_chart
 from portal.cors import WidgetCorsMixin
@@ -374,15 +383,15 @@ def _new_idempotency_key() -> str:
 # --- the widget's API ---
 
 
+# The person's API: a personal key, LibreChat's access token (the widget) or the session.
+ME_AUTHENTICATION = [ApiKeyAuthentication, LibreChatJWTAuthentication, SessionAuthentication]
+
+
 class BalanceView(WidgetCorsMixin, APIView):
     """GET /api/v1/me/balance: the numbers the statement page shows (session, API key or the
     LibreChat access token)."""
 
-    authentication_classes = [
-        ApiKeyAuthentication,
-        LibreChatJWTAuthentication,
-        SessionAuthentication,
-    ]
+    authentication_classes = ME_AUTHENTICATION
 
     @extend_schema(
         summary="The caller's credits, as the statement page shows them",
@@ -410,6 +419,104 @@ class BalanceView(WidgetCorsMixin, APIView):
     def get(self, request):
         summary = account_summary(user_id=request.user.pk)
         response = Response(selectors.balance_payload(user_id=request.user.pk, summary=summary))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+PURCHASE_SCHEMA = inline_serializer(
+    "MyPurchase",
+    {
+        "id": serializers.IntegerField(),
+        "status": serializers.ChoiceField(choices=Payment.Status.values),
+        "method": serializers.ChoiceField(choices=["pix", "manual"]),
+        "package": serializers.IntegerField(allow_null=True),
+        "credits": serializers.IntegerField(),
+        "price_cents": serializers.IntegerField(),
+        "created_at": serializers.DateTimeField(),
+        "pix": inline_serializer(
+            "PixCharge",
+            {
+                "qr_code": serializers.CharField(help_text="PIX copia-e-cola"),
+                "qr_code_base64": serializers.CharField(help_text="QR code, PNG in base64"),
+                "ticket_url": serializers.URLField(allow_null=True),
+                "expires_at": serializers.DateTimeField(),
+            },
+            allow_null=True,
+        ),
+        "instructions": serializers.CharField(allow_null=True),
+    },
+)
+
+
+class PurchaseStartSerializer(serializers.Serializer):
+    package = serializers.PrimaryKeyRelatedField(queryset=CreditPackage.objects.filter(active=True))
+
+
+class PurchasesView(WidgetCorsMixin, APIView):
+    """POST /api/v1/me/purchases: buy a package by PIX (a manual request without Mercado Pago)."""
+
+    authentication_classes = ME_AUTHENTICATION
+    cors_methods = "POST, OPTIONS"
+
+    @extend_schema(
+        summary="Buy a credit package: a PIX charge, or a manual request without Mercado Pago",
+        description=(
+            "201 with a new purchase; 200 with the open purchase of the same package when one is "
+            "still pending (a double click never makes two charges)."
+        ),
+        request=PurchaseStartSerializer,
+        responses={201: PURCHASE_SCHEMA, 200: PURCHASE_SCHEMA},
+    )
+    def post(self, request):
+        serializer = PurchaseStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            checkout = purchase_checkout(
+                user=request.user, package=serializer.validated_data["package"]
+            )
+        except ValidationError as error:
+            raise SolarisError(" ".join(error.messages), param="package") from None
+        except PaymentUnavailable:
+            raise SolarisError(
+                _(
+                    "Mercado Pago did not answer. Try again in a moment: you will get the same charge."
+                ),
+                status=503,
+                code="payment_provider_unavailable",
+                type="api_error",
+                headers={"Retry-After": "5"},
+            ) from None
+        except PaymentRefused:
+            raise SolarisError(
+                _("Mercado Pago refused this PIX charge. Try again later or write to %(email)s.")
+                % {"email": settings.SOLARIS_PURCHASE_EMAIL},
+                status=502,
+                code="payment_refused",
+                type="api_error",
+            ) from None
+        response = Response(
+            purchase_payload(purchase=checkout.purchase), status=201 if checkout.created else 200
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class PurchaseDetailView(WidgetCorsMixin, APIView):
+    """GET /api/v1/me/purchases/{id}: one of the caller's purchases with its current status."""
+
+    authentication_classes = ME_AUTHENTICATION
+
+    @extend_schema(
+        summary="One of the caller's purchases, with its current status",
+        responses={200: PURCHASE_SCHEMA},
+    )
+    def get(self, request, purchase_id: int):
+        purchase = purchase_get(user_id=request.user.pk, purchase_id=purchase_id)
+        if purchase is None:
+            raise SolarisError(_("No such purchase."), status=404, code="not_found")
+        if payment_refresh(purchase=purchase):
+            purchase.refresh_from_db()
+        response = Response(purchase_payload(purchase=purchase))
         response["Cache-Control"] = "no-store"
         return response
 

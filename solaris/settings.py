@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "proxy",
     "backoffice",
     "notifications",
+    "payments",
     "portal",
     "monitoring",
 ]
@@ -178,6 +179,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tasks.check_ledger",
         "schedule": float(SOLARIS_LEDGER_CHECK_SECONDS),
     },
+    "reconcile-payments": {"task": "payments.tasks.reconcile_payments", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -250,6 +252,18 @@ SOLARIS_WIDGET_ALLOWED_ORIGINS = env.list("SOLARIS_WIDGET_ALLOWED_ORIGINS", defa
 # Single-use sign-in links: e-mailed ones live minutes, the widget's are used at once.
 SOLARIS_LOGIN_LINK_TTL_MINUTES = env.int("SOLARIS_LOGIN_LINK_TTL_MINUTES", default=15)
 SOLARIS_WIDGET_LINK_TTL_SECONDS = env.int("SOLARIS_WIDGET_LINK_TTL_SECONDS", default=120)
+# PIX through Mercado Pago (docs/payments.md); without the access token purchases stay manual.
+MERCADOPAGO_ACCESS_TOKEN = env.str("MERCADOPAGO_ACCESS_TOKEN", default="")
+MERCADOPAGO_WEBHOOK_SECRET = env.str("MERCADOPAGO_WEBHOOK_SECRET", default="")
+MERCADOPAGO_API_BASE = env.str(
+    "MERCADOPAGO_API_BASE", default="https://api.mercadopago.com"
+).rstrip("/")
+MERCADOPAGO_TIMEOUT_SECONDS = env.float("MERCADOPAGO_TIMEOUT_SECONDS", default=10.0)
+# Mercado Pago accepts a PIX lifetime from 30 minutes to 30 days.
+MERCADOPAGO_PIX_EXPIRATION_MINUTES = env.int("MERCADOPAGO_PIX_EXPIRATION_MINUTES", default=30)
+MERCADOPAGO_WEBHOOK_TOLERANCE_SECONDS = env.int(
+    "MERCADOPAGO_WEBHOOK_TOLERANCE_SECONDS", default=300
+)
 
 LOGGING = {
     "version": 1,

@@ -12,6 +12,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/me", MeView.as_view(), name="api-me"),
     path("api/v1/admin/", include("backoffice.urls")),
+    path("api/v1/payments/", include("payments.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-docs"),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="admin-dashboard"),
