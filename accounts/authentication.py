@@ -4,11 +4,14 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from accounts.librechat import librechat_user_from_token
 from accounts.models import Integration
 from accounts.selectors import key_find
-from accounts.services import identity_resolve, key_touch, user_ensure_active
+from accounts.services import (
+    IDENTITY_EMAIL_HEADER,
+    IDENTITY_ID_HEADER,
+    identity_resolve,
+    key_touch,
+    user_ensure_active,
+)
 from solaris.errors import InvalidApiKey
-
-IDENTITY_EMAIL_HEADER = "X-LibreChat-User-Email"
-IDENTITY_ID_HEADER = "X-LibreChat-User-Id"
 
 
 def bearer_token(request) -> str:
