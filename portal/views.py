@@ -51,6 +51,7 @@ from portal.forms import (
     PeriodForm,
     PurchaseRequestForm,
 )
+from solaris.errors import SolarisError
 
 logger = logging.getLogger(__name__)
 
@@ -250,10 +251,10 @@ def calls_csv(request):
     """Every call of the chosen period and model as CSV (the same filter as the page)."""
     form = PeriodForm(request.GET)
     if not form.is_valid():
-        return HttpResponse(
-            " ".join(str(error) for error in form.non_field_errors()) or _("Invalid period."),
-            status=400,
-        )
+        param, errors = next(iter(form.errors.items()))
+        return SolarisError(
+            " ".join(errors), param=None if param == "__all__" else param
+        ).as_response()
     period = form.cleaned_data
     start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
     calls = selectors.calls_list(
