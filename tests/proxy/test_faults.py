@@ -77,7 +77,8 @@ def test_error_mid_stream_sends_one_error_chunk(faulty, solaris, member, member_
     assert "provider exploded" not in body
     assert "[DONE]" not in body
     record = record_of(member)
-    assert record.end_reason == CallRecord.EndReason.UPSTREAM_ERROR and record.credits == 0
+    assert record.end_reason == CallRecord.EndReason.UPSTREAM_ERROR
+    assert record.completion_tokens == 2 * len("palavra ")  # what was relayed
     assert_clean(member)
 
 
@@ -92,7 +93,8 @@ def test_connection_cut_mid_stream(faulty, solaris, member, member_key):
     assert caught.value.message == "O serviço de IA falhou. Tente de novo."  # Bia reads pt-BR
     assert chunks and chunks[0].choices[0].delta.content == "palavra "
     record = record_of(member)
-    assert record.end_reason == CallRecord.EndReason.UPSTREAM_ERROR and record.credits == 0
+    assert record.end_reason == CallRecord.EndReason.UPSTREAM_ERROR
+    assert record.completion_tokens == 2 * len("palavra ")
     assert_clean(member)
 
 
@@ -122,7 +124,61 @@ def test_hanging_stream_ends_with_timeout_chunk(faulty, solaris, member, member_
     assert body.count("palavra") == 2
     assert body.rstrip().endswith("}") and '"code": "upstream_timeout"' in body
     record = record_of(member)
-    assert record.end_reason == CallRecord.EndReason.TIMEOUT and record.credits == 0
+    assert record.end_reason == CallRecord.EndReason.TIMEOUT
+    assert record.completion_tokens == 2 * len("palavra ")
+    assert_clean(member)
+
+
+@pytest.mark.parametrize(
+    ("model", "end_reason"),
+    [
+        ("fault-error-event", CallRecord.EndReason.UPSTREAM_ERROR),
+        ("fault-cut", CallRecord.EndReason.UPSTREAM_ERROR),
+        ("fault-hang", CallRecord.EndReason.TIMEOUT),
+    ],
+)
+def test_stream_cut_after_output_is_charged_for_what_was_delivered(
+    faulty, solaris, member, member_key, settings, model, end_reason
+):
+    """The upstream fails after 2 chunks of text reached the client: the call costs the prompt
+    plus what was delivered (counted conservatively, as for a client that leaves), more than the
+    prompt alone and less than the hold."""
+    settings.SOLARIS_UPSTREAM_IDLE_TIMEOUT = 0.5
+    before = account_summary(user_id=member.pk).available
+    with httpx.stream(
+        "POST",
+        f"{solaris.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {member_key}"},
+        json={"model": model, "messages": MESSAGES, "stream": True},
+        timeout=20,
+    ) as response:
+        body = response.read().decode()
+    assert response.status_code == 200 and body.count("palavra") == 2
+    record = record_of(member)
+    hold = Hold.objects.get(request_id=record.request_id)
+    prompt_cost = record.prompt_tokens * 1  # fault models: input weight 1, output weight 2
+    assert record.end_reason == end_reason
+    assert prompt_cost < record.credits < hold.amount
+    assert record.credits == prompt_cost + 2 * record.completion_tokens
+    entry = LedgerEntry.objects.get(hold=hold)
+    assert -entry.amount == record.credits and not entry.flagged
+    assert account_summary(user_id=member.pk).available == before - record.credits
+    assert_clean(member)
+
+
+def test_error_before_any_text_charges_nothing(faulty, solaris, member, member_key):
+    """An error event as the stream's first event: nothing was delivered, nothing is charged."""
+    before = account_summary(user_id=member.pk).available
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk(solaris, member_key).chat.completions.create(
+            model="fault-error-first", messages=MESSAGES, stream=True
+        )
+    assert caught.value.status_code == 502
+    record = record_of(member)
+    assert (record.credits, record.completion_tokens) == (0, 0)
+    assert Hold.objects.get(request_id=record.request_id).status == Hold.Status.RELEASED
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE).exists()
+    assert account_summary(user_id=member.pk).available == before
     assert_clean(member)
 
 
