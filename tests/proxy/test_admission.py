@@ -193,7 +193,10 @@ def test_unpriced_inactive_and_not_allowed_models(faulty, solaris, member, membe
         (b'{"model": "fault-ok", "messages": [{"role": "user"}], "max_tokens": "9"}', "max_tokens"),
         (b'{"model": "fault-ok", "messages": [{"role": "user"}], "n": 99}', "n"),
         (b'{"model": "fault-ok", "messages": [{"role": "user"}], "stream": "yes"}', "stream"),
-        (b'{"model": "fault-ok", "messages": [{"role": "user"}], "stream_options": 1}', "stream_options"),
+        (
+            b'{"model": "fault-ok", "messages": [{"role": "user"}], "stream_options": 1}',
+            "stream_options",
+        ),
     ],
 )
 def test_malformed_requests(faulty, solaris, member, member_key, raw, param):

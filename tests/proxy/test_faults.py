@@ -8,7 +8,8 @@ import pytest
 from credits.models import Hold, LedgerEntry
 from credits.selectors import account_summary, ledger_violations
 from proxy.models import CallRecord
-from tests.proxy.fault_upstream import PROMPT_TOKENS, wait_until
+from tests.factories import ModelPriceFactory
+from tests.proxy.fault_upstream import FALLBACK_MODEL, PROMPT_TOKENS, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -288,4 +289,73 @@ def test_broken_answers_before_anything_was_sent(
     record = record_of(member)
     assert record.end_reason == end_reason and record.credits == 0
     assert account_summary(user_id=member.pk).available == before
+    assert_clean(member)
+
+
+def _price_fallback(input_weight="5", output_weight="10"):
+    return ModelPriceFactory(
+        model=FALLBACK_MODEL, input_weight=input_weight, output_weight=output_weight, active=True
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_fallback_headers_bill_the_answering_model(faulty, solaris, member, member_key, stream):
+    """LiteLLM's headers say another model group answered: that model is recorded and, when it
+    costs more, its price is charged."""
+    _price_fallback()
+    response = sdk(solaris, member_key).chat.completions.create(
+        model="fault-fallback-header", messages=MESSAGES, stream=stream, max_tokens=4
+    )
+    if stream:
+        list(response)
+    record = record_of(member)
+    assert (record.model, record.answered_model) == ("fault-fallback-header", FALLBACK_MODEL)
+    assert (record.prompt_tokens, record.completion_tokens) == (PROMPT_TOKENS, 4)
+    assert record.credits == PROMPT_TOKENS * 5 + 4 * 10  # not 10 × 1 + 4 × 2
+    assert LedgerEntry.objects.get(hold__request_id=record.request_id).flagged
+    assert_clean(member)
+
+
+def test_an_unpriced_fallback_is_recorded_and_billed_at_the_admitted_price(
+    faulty, solaris, member, member_key
+):
+    sdk(solaris, member_key).chat.completions.create(
+        model="fault-fallback-header", messages=MESSAGES, max_tokens=4
+    )
+    record = record_of(member)
+    assert record.answered_model == FALLBACK_MODEL
+    assert record.credits == PROMPT_TOKENS * 1 + 4 * 2
+    assert_clean(member)
+
+
+def test_a_stream_that_names_another_priced_model_midway_is_billed_at_its_price(
+    faulty, solaris, member, member_key
+):
+    """LiteLLM continues a failing stream on a fallback deployment and names it in the chunks
+    from then on; no header can say so, the chunks do."""
+    _price_fallback(input_weight="1", output_weight="20")
+    chunks = list(
+        sdk(solaris, member_key).chat.completions.create(
+            model="fault-switch", messages=MESSAGES, stream=True, max_tokens=5
+        )
+    )
+    assert {chunk.model for chunk in chunks} == {"fault-switch", FALLBACK_MODEL}
+    record = record_of(member)
+    assert record.answered_model == FALLBACK_MODEL
+    assert record.credits == PROMPT_TOKENS * 1 + 5 * 20
+    assert_clean(member)
+
+
+def test_a_provider_model_name_that_is_not_priced_is_no_fallback(
+    faulty, solaris, member, member_key
+):
+    """The chunks name a model nobody priced (as a provider's dated model name would be): billed
+    at the admitted price, nothing recorded as a fallback."""
+    list(
+        sdk(solaris, member_key).chat.completions.create(
+            model="fault-switch", messages=MESSAGES, stream=True, max_tokens=5
+        )
+    )
+    record = record_of(member)
+    assert (record.answered_model, record.credits) == ("", PROMPT_TOKENS * 1 + 5 * 2)
     assert_clean(member)
