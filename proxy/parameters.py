@@ -8,7 +8,6 @@ routing, retry, credential, cost and mock fields are refused even then, since an
 caller choose what answers, or what it costs.
 """
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -101,7 +100,8 @@ def integer(low: int, high: int) -> Check:
 
 def number(low: float, high: float) -> Check:
     def check(name: str, value: Any) -> None:
-        if not _is_number(value) or not math.isfinite(value) or not low <= value <= high:
+        # Integers of any size compare exactly; floats are finite (payload refuses the others).
+        if not _is_number(value) or not low <= value <= high:
             raise invalid(
                 _("'%(name)s' must be a number from %(low)s to %(high)s.")
                 % {"name": name, "low": low, "high": high},
