@@ -443,11 +443,13 @@ class WidgetLoginLinkView(WidgetCorsMixin, APIView):
         },
     )
     def post(self, request):
+        # The body first: a request whose body cannot be read leaves no link behind.
+        target = _widget_next(request.data)
         ttl = timedelta(seconds=settings.SOLARIS_WIDGET_LINK_TTL_SECONDS)
         _link, raw = login_link_create(
             user=request.user, channel=LoginLink.Channel.LIBRECHAT, ttl=ttl
         )
-        url = _login_link_url(raw) + "?" + urlencode({"next": _widget_next(request.data)})
+        url = _login_link_url(raw) + "?" + urlencode({"next": target})
         response = Response({"url": url, "expires_in": settings.SOLARIS_WIDGET_LINK_TTL_SECONDS})
         response["Cache-Control"] = "no-store"
         return response
