@@ -15,7 +15,9 @@ RPM_KEY = "proxy:rpm:{user_id}:{window}"
 FAILURES_KEY = "proxy:circuit:failures"
 OPEN_UNTIL_KEY = "proxy:circuit:open_until"
 PROBE_KEY = "proxy:circuit:probe"
-# End users who got an upstream 5xx in a window: one marker each, and how many there are.
+# The window of upstream 5xx (opened by the first, like the failure count's) and, in it, one
+# marker per end user who got one and how many they are.
+SERVER_ERROR_WINDOW_KEY = "proxy:circuit:5xx:window"
 SERVER_ERROR_USER_KEY = "proxy:circuit:5xx:{window}:{user_id}"
 SERVER_ERROR_USERS_KEY = "proxy:circuit:5xx:{window}:users"
 # Fewer distinct end users than this getting 5xx is taken as their requests' doing, not an outage.
@@ -103,17 +105,15 @@ def circuit_admit(now: float | None = None) -> CircuitTicket:
 def _server_error_counts(*, user_id: int, now: float) -> bool:
     """Note that `user_id` got a 5xx in this window; whether enough distinct users did for a 5xx
     to count as a failure (so one caller's malformed requests cannot open the circuit)."""
-    window_seconds = settings.SOLARIS_CIRCUIT_WINDOW_SECONDS
-    window = int(now // window_seconds)
+    seconds = settings.SOLARIS_CIRCUIT_WINDOW_SECONDS
+    cache.add(SERVER_ERROR_WINDOW_KEY, int(now * 1000), timeout=seconds)
+    window = cache.get(SERVER_ERROR_WINDOW_KEY) or int(now * 1000)
     users_key = SERVER_ERROR_USERS_KEY.format(window=window)
-    marker = SERVER_ERROR_USER_KEY.format(window=window, user_id=user_id)
-    if cache.add(marker, 1, timeout=window_seconds + 1):
+    if cache.add(SERVER_ERROR_USER_KEY.format(window=window, user_id=user_id), 1, timeout=seconds):
         try:
             users = cache.incr(users_key)
         except ValueError:
-            users = (
-                1 if cache.add(users_key, 1, timeout=window_seconds + 1) else cache.incr(users_key)
-            )
+            users = 1 if cache.add(users_key, 1, timeout=seconds) else cache.incr(users_key)
     else:
         users = cache.get(users_key) or 1
     return users >= SERVER_ERROR_MIN_USERS

@@ -95,7 +95,7 @@ def test_server_errors_count_only_from_several_end_users(settings):
     SERVER_ERROR_MIN_USERS distinct end users in the window does. 4xx never count."""
     settings.SOLARIS_CIRCUIT_FAILURES = 2
     settings.SOLARIS_CIRCUIT_WINDOW_SECONDS = 30
-    now = 3_000_000.0  # the start of a window
+    now = 3_000_000.0
     ticket = protection.circuit_admit(now)
     for _ in range(20):
         protection.circuit_record(
@@ -110,9 +110,11 @@ def test_server_errors_count_only_from_several_end_users(settings):
     assert cache.get(protection.FAILURES_KEY) == 1
     protection.circuit_record(ticket=ticket, verdict=protection.SERVER_ERROR, user_id=1, now=now)
     assert protection.circuit_admit(now + 1).state == protection.OPEN
-    # The next window starts over: one user's 5xx count for nothing again.
-    cache.delete_many([protection.OPEN_UNTIL_KEY, protection.FAILURES_KEY])
-    later = now + 30
+    # The window ends (its key expires): one user's 5xx count for nothing again.
+    cache.delete_many(
+        [protection.OPEN_UNTIL_KEY, protection.FAILURES_KEY, protection.SERVER_ERROR_WINDOW_KEY]
+    )
+    later = now + 31
     for _ in range(5):
         protection.circuit_record(
             ticket=ticket, verdict=protection.SERVER_ERROR, user_id=1, now=later
@@ -133,3 +135,21 @@ def test_an_ignored_probe_lets_the_next_call_probe(settings):
     # The probe's request was refused upstream with a 4xx: it says nothing about the upstream.
     protection.circuit_record(ticket=probe, verdict=protection.IGNORED, user_id=1, now=now + 11)
     assert protection.circuit_admit(now + 11).state == protection.HALF_OPEN
+
+
+@pytest.mark.redis
+def test_server_error_users_are_counted_in_redis_for_every_process(settings):
+    settings.SOLARIS_CIRCUIT_FAILURES = 1
+    now = 5_000_000.0
+    ticket = protection.CircuitTicket(protection.CLOSED)
+    for user_id in (1, 2):
+        protection.circuit_record(
+            ticket=ticket, verdict=protection.SERVER_ERROR, user_id=user_id, now=now
+        )
+    other = caches.create_connection("default")  # what another web process reads
+    window = other.get(protection.SERVER_ERROR_WINDOW_KEY)
+    assert window == int(now * 1000)
+    assert other.get(protection.SERVER_ERROR_USERS_KEY.format(window=window)) == 2
+    assert other.get(protection.OPEN_UNTIL_KEY) is None
+    protection.circuit_record(ticket=ticket, verdict=protection.SERVER_ERROR, user_id=3, now=now)
+    assert other.get(protection.OPEN_UNTIL_KEY) == now + settings.SOLARIS_CIRCUIT_OPEN_SECONDS
