@@ -246,7 +246,8 @@ def test_litellm_fields_stay_refused_when_the_operator_lists_them(
     settings.SOLARIS_EXTRA_PARAMS = ["fallbacks", "mock_response", "litellm_x", "num_predict"]
     for name, value in (("fallbacks", ["fault-big"]), ("mock_response", "x"), ("litellm_x", 1)):
         body = {"model": "fault-ok", "messages": MESSAGES, name: value}
-        refused(post(solaris, member_key, body), 400, "unsupported_parameter", name)
+        error = refused(post(solaris, member_key, body), 400, "unsupported_parameter", name)
+        assert error["message"] == f"O parâmetro '{name}' não é aceito."  # Bia reads pt-BR
     nothing_forwarded(faulty)
     body = {"model": "fault-ok", "messages": MESSAGES, "num_predict": 5, "max_tokens": 3}
     assert post(solaris, member_key, body).status_code == 200
