@@ -51,15 +51,20 @@ def _not_a_number(text: str) -> float:
     raise ValueError(f"{text} is not JSON")
 
 
+# Built once: json.loads with these options would build a decoder per call.
+_decoder = json.JSONDecoder(parse_float=_finite, parse_constant=_not_a_number)
+_TOO_DEEP = object()  # what a body deeper than Python can parse becomes
+
+
 def json_object_parse(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object of at most MAX_JSON_DEPTH levels, with finite numbers only."""
     try:
-        body = json.loads(raw, parse_float=_finite, parse_constant=_not_a_number)
+        body = _decoder.decode(raw.decode(json.detect_encoding(raw)))
     except (UnicodeDecodeError, ValueError):
         raise invalid(_("The request body is not valid JSON.")) from None
     except RecursionError:
-        body = None
-    if body is None or _too_deep(body):
+        body = _TOO_DEEP
+    if body is _TOO_DEEP or (isinstance(body, dict) and _too_deep(body)):
         raise invalid(
             _("The request body is nested more than %(depth)d levels deep.")
             % {"depth": MAX_JSON_DEPTH}
@@ -71,18 +76,15 @@ def json_object_parse(raw: bytes) -> dict[str, Any]:
 
 def _too_deep(value: Any) -> bool:
     """Whether `value` nests more than MAX_JSON_DEPTH levels (walked without recursion)."""
-    level: list[Any] = [value]
-    for _depth in range(MAX_JSON_DEPTH):
-        children: list[Any] = []
-        for item in level:
-            if isinstance(item, dict):
-                children.extend(child for child in item.values() if isinstance(child, dict | list))
-            elif isinstance(item, list):
-                children.extend(child for child in item if isinstance(child, dict | list))
-        if not children:
-            return False
-        level = children
-    return True
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
 
 
 def chat_request_parse(raw: bytes) -> ChatRequest:
