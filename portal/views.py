@@ -253,7 +253,7 @@ def calls_csv(request):
     if not form.is_valid():
         param, errors = next(iter(form.errors.items()))
         return SolarisError(
-            " ".join(errors), param=None if param == "__all__" else param
+            " ".join(str(error) for error in errors), param=None if param == "__all__" else param
         ).as_response()
     period = form.cleaned_data
     start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
