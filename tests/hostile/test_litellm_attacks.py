@@ -122,3 +122,34 @@ def test_server_errors_for_three_users_open_the_circuit(via_litellm, solaris, me
     closed = chat(solaris, keys[0], {"model": "mock-gpt", "messages": MESSAGES})
     assert closed.status_code == 503
     assert closed.json()["error"]["code"] == "upstream_unavailable"
+
+
+def test_through_librechat_5xx_count_per_librechat_user(
+    via_litellm, solaris, integration_key, plan_live, settings
+):
+    """All LibreChat users share one integration key: the end user counted is the LibreChat
+    identity. One of them failing again and again leaves the circuit closed; three open it."""
+    settings.SOLARIS_CIRCUIT_FAILURES = 1
+    settings.SOLARIS_CIRCUIT_CLEAR_SECONDS = 0
+
+    def as_user(n, model):
+        return httpx.post(
+            f"{solaris.url}/v1/chat/completions",
+            headers={
+                "Authorization": f"Bearer {integration_key}",
+                "X-LibreChat-User-Email": f"lc{n}@example.com",
+                "X-LibreChat-User-Id": f"lc-{n}",
+            },
+            json={"model": model, "messages": MESSAGES},
+            timeout=30,
+        )
+
+    for _attempt in range(6):
+        assert as_user(1, "mock-error").status_code == 502
+    solaris.settled()
+    assert protection.circuit_state() == protection.CLOSED
+    assert as_user(2, "mock-gpt").status_code == 200
+    for n in (2, 3):
+        assert as_user(n, "mock-error").status_code == 502
+    wait_until(lambda: protection.circuit_state() == protection.OPEN)
+    assert as_user(4, "mock-gpt").status_code == 503
