@@ -2,9 +2,6 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 
 from accounts.librechat import librechat_user_from_token
 
-IDENTITY_EMAIL_HEADER = "X-LibreChat-User-Email"
-IDENTITY_ID_HEADER = "X-LibreChat-User-Id"
-
 
 def bearer_token(request) -> str:
     parts = get_authorization_header(request).split()

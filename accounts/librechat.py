@@ -10,7 +10,13 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import user_find
-from accounts.services import usable_identity, user_ensure_active, user_librechat_link
+from accounts.services import (
+    EMAIL_MAX_LENGTH,
+    LIBRECHAT_ID_MAX_LENGTH,
+    usable_identity,
+    user_ensure_active,
+    user_librechat_link,
+)
 from kernel.errors import InvalidApiKey
 
 
@@ -29,6 +35,13 @@ def librechat_user_from_token(*, token: str) -> User:
         raise InvalidApiKey(_("Invalid LibreChat session token.")) from None
     librechat_id = usable_identity(str(payload.get("id") or ""))
     email = usable_identity(str(payload.get("email") or "")).lower()
+    # Signed, but still input: what no user row can hold names no user.
+    if (
+        len(librechat_id) > LIBRECHAT_ID_MAX_LENGTH
+        or len(email) > EMAIL_MAX_LENGTH
+        or "\x00" in librechat_id + email
+    ):
+        raise InvalidApiKey(_("Invalid LibreChat session token."))
     user = user_find(librechat_id=librechat_id) if librechat_id else None
     if user is None and email:
         user = user_find(email=email)

@@ -10,12 +10,17 @@ from django.utils.translation import gettext as _
 
 from accounts import keys
 from accounts.models import ApiKey, Integration, LoginLink, User
-from kernel.errors import AccountSuspended, UserIdentityMissing
+from kernel.errors import AccountSuspended, SolarisError, UserIdentityMissing
 from kernel.local_cache import lookups_changed
 
 # last_used_at is written at most this often, so the hot path rarely writes for it.
 LAST_USED_RESOLUTION = timedelta(hours=1)
 PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
+IDENTITY_EMAIL_HEADER = "X-LibreChat-User-Email"
+IDENTITY_ID_HEADER = "X-LibreChat-User-Id"
+# The columns they are stored in (User.email, User.librechat_id).
+EMAIL_MAX_LENGTH = 254
+LIBRECHAT_ID_MAX_LENGTH = 64
 
 
 @transaction.atomic
@@ -87,6 +92,20 @@ def usable_identity(value: str | None) -> str:
     return "" if PLACEHOLDER.search(value) else value
 
 
+def identity_bounded(value: str, *, param: str) -> str:
+    """`value`, if it fits the column it is looked up in and holds no NUL; else a 400 naming it."""
+    limit = EMAIL_MAX_LENGTH if param == IDENTITY_EMAIL_HEADER else LIBRECHAT_ID_MAX_LENGTH
+    if len(value) > limit or "\x00" in value:
+        raise SolarisError(
+            _("'%(param)s' must be at most %(max)d characters, without NUL characters.")
+            % {"param": param, "max": limit},
+            status=400,
+            code="invalid_request_error",
+            param=param,
+        )
+    return value
+
+
 def identity_parse(
     *, email: str | None, librechat_id: str | None, body_user: str | None
 ) -> tuple[str, str]:
@@ -95,8 +114,10 @@ def identity_parse(
     E-mail header first, then the LibreChat id header, then the body `user` (LibreChat's user id).
     Unusable values are ignored; if none is left the call is refused, never mapped to some user.
     """
-    email = usable_identity(email).lower()
-    librechat_id = usable_identity(librechat_id) or usable_identity(body_user)
+    email = identity_bounded(usable_identity(email).lower(), param=IDENTITY_EMAIL_HEADER)
+    librechat_id = identity_bounded(usable_identity(librechat_id), param=IDENTITY_ID_HEADER)
+    if not librechat_id:
+        librechat_id = identity_bounded(usable_identity(body_user), param="user")
     if email:
         try:
             validate_email(email)

@@ -138,6 +138,8 @@ class UserListCreate(AdminApiView):
     def get(self, request):
         users = users_with_credits(User.objects.select_related("subscription__plan"))
         term = request.query_params.get("search", "").strip()
+        if "\x00" in term:
+            raise SolarisError(_("The search must not contain NUL characters."), param="search")
         if term:
             users = users.filter(Q(email__icontains=term) | Q(name__icontains=term))
         state = request.query_params.get("state")

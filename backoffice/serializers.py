@@ -8,6 +8,8 @@ from accounts.models import User
 from credits.models import CreditPackage, Grant, Purchase
 
 MAX_CREDITS = 10**12
+MAX_PRICE_CENTS = 2**31 - 1  # Purchase.price_cents is a 32-bit column
+EMAIL_MAX_LENGTH = 254  # User.email
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -18,6 +20,10 @@ class UserField(serializers.Field):
 
     def to_internal_value(self, data):
         value = str(data).strip()
+        if len(value) > EMAIL_MAX_LENGTH or "\x00" in value:
+            raise serializers.ValidationError(
+                self.error_messages["unknown"] % {"value": value[:60]}
+            )
         found = (
             User.objects.filter(pk=int(value)).first()
             if value.isdigit() and len(value) < 19
@@ -120,7 +126,7 @@ class PurchaseCreateSerializer(IdempotentSerializer):
         min_value=1, max_value=MAX_CREDITS, required=False, allow_null=True, default=None
     )
     price_cents = serializers.IntegerField(
-        min_value=0, required=False, allow_null=True, default=None
+        min_value=0, max_value=MAX_PRICE_CENTS, required=False, allow_null=True, default=None
     )
 
     def validate(self, attrs):

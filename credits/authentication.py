@@ -4,10 +4,15 @@ key may create its end user, and a new user is opened an account on a plan (cred
 from django.utils.translation import gettext as _
 from rest_framework.authentication import BaseAuthentication
 
-from accounts.authentication import IDENTITY_EMAIL_HEADER, IDENTITY_ID_HEADER, bearer_token
+from accounts.authentication import bearer_token
 from accounts.models import Integration
 from accounts.selectors import key_find
-from accounts.services import key_touch, user_ensure_active
+from accounts.services import (
+    IDENTITY_EMAIL_HEADER,
+    IDENTITY_ID_HEADER,
+    key_touch,
+    user_ensure_active,
+)
 from credits.services.members import identity_resolve
 from kernel.errors import InvalidApiKey
 

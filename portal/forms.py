@@ -4,11 +4,15 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from credits.models import CreditPackage
 
 MAX_PERIOD_DAYS = 366
+# Dates outside these have no calls, and near date.max the period's end overflows.
+FIRST_DATE = date(2000, 1, 1)
+LAST_DATE = date(2099, 12, 31)
 
 
 class PeriodForm(forms.Form):
@@ -28,8 +32,29 @@ class PeriodForm(forms.Form):
         today = timezone.localdate()
         return {"start": today.replace(day=1), "end": today, "model": ""}
 
+    def _in_range(self, name: str) -> date | None:
+        value = self.cleaned_data.get(name)
+        if value is not None and not FIRST_DATE <= value <= LAST_DATE:
+            raise ValidationError(
+                _("Choose a date from %(first)s to %(last)s."),
+                code="out_of_range",
+                params={
+                    "first": date_format(FIRST_DATE, "SHORT_DATE_FORMAT"),
+                    "last": date_format(LAST_DATE, "SHORT_DATE_FORMAT"),
+                },
+            )
+        return value
+
+    def clean_start(self) -> date | None:
+        return self._in_range("start")
+
+    def clean_end(self) -> date | None:
+        return self._in_range("end")
+
     def clean(self) -> dict:
         data = super().clean() or {}
+        if self.has_error("start") or self.has_error("end"):
+            return data
         default = self.default_period()
         start = data.get("start") or default["start"]
         end = data.get("end") or default["end"]

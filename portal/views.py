@@ -260,10 +260,10 @@ def calls_csv(request):
     """Every call of the chosen period and model as CSV (the same filter as the page)."""
     form = PeriodForm(request.GET)
     if not form.is_valid():
-        return HttpResponse(
-            " ".join(str(error) for error in form.non_field_errors()) or _("Invalid period."),
-            status=400,
-        )
+        param, errors = next(iter(form.errors.items()))
+        return SolarisError(
+            " ".join(str(error) for error in errors), param=None if param == "__all__" else param
+        ).as_response()
     period = form.cleaned_data
     start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
     calls = selectors.calls_list(
@@ -550,11 +550,13 @@ class WidgetLoginLinkView(WidgetCorsMixin, APIView):
         },
     )
     def post(self, request):
+        # The body first: a request whose body cannot be read leaves no link behind.
+        target = _widget_next(request.data)
         ttl = timedelta(seconds=settings.SOLARIS_WIDGET_LINK_TTL_SECONDS)
         _link, raw = login_link_create(
             user=request.user, channel=LoginLink.Channel.LIBRECHAT, ttl=ttl
         )
-        url = _login_link_url(raw) + "?" + urlencode({"next": _widget_next(request.data)})
+        url = _login_link_url(raw) + "?" + urlencode({"next": target})
         response = Response({"url": url, "expires_in": settings.SOLARIS_WIDGET_LINK_TTL_SECONDS})
         response["Cache-Control"] = "no-store"
         return response

@@ -30,6 +30,12 @@ class CallRecord(models.Model):
         "accounts.Integration", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     model = models.CharField(_("model"), max_length=200, db_index=True)
+    answered_model = models.CharField(
+        _("answered by"),
+        max_length=200,
+        blank=True,
+        help_text=_("The model that answered, when LiteLLM fell back to another one."),
+    )
     stream = models.BooleanField(_("stream"), default=False)
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), default=0)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), default=0)

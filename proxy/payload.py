@@ -1,8 +1,6 @@
-"""The chat request as Solaris reads and rewrites it: validation, the conservative prompt estimate,
-the alert notice (added to answers, stripped from incoming messages) and the forwarded body.
-
-Unknown fields pass through untouched; only `model`, `messages`, `stream`, `n`, `max_tokens` /
-`max_completion_tokens`, `stream_options` and `user` are read or set (docs/proxy.md).
+"""The chat request as Solaris reads and rewrites it: parsing (bounded depth, finite numbers), the
+allow-list check (proxy.parameters), the conservative prompt estimate, the alert notice (added to
+answers, stripped from incoming messages) and the forwarded body.
 """
 
 import json
@@ -14,30 +12,24 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from kernel.errors import SolarisError
+from proxy.parameters import invalid, parameters_check
 
 # Upper bounds used by the prompt estimate (see prompt_estimate).
 MESSAGE_OVERHEAD_TOKENS = 8
 REQUEST_OVERHEAD_TOKENS = 16
 IMAGE_TOKENS = 2_000
-MAX_CHOICES = 16
-# Fields a client must not set upstream: LiteLLM's mock answers (a free answer from a real
-# deployment) and per-request credentials or endpoints.
-STRIPPED_FIELDS = ("api_key", "api_base", "base_url", "api_version")
-STRIPPED_PREFIX = "mock_"
+# Deeper than any chat request (tool schemas included); the walks below stay far from Python's
+# recursion limit.
+MAX_JSON_DEPTH = 64
 
 # The notice is wrapped in invisible separators (U+2063) so it can be found and stripped.
 NOTICE_MARK = "\u2063"
 NOTICE_PATTERN = re.compile(r"\s*\u2063[^\u2063]*\u2063")
 
 
-def invalid(message: str, param: str | None = None) -> SolarisError:
-    return SolarisError(message, status=400, code="invalid_request_error", param=param)
-
-
 @dataclass
 class ChatRequest:
-    body: dict[str, Any]
+    body: dict[str, Any]  # what is forwarded: checked, dropped fields left out
     model: str
     stream: bool
     n: int
@@ -48,54 +40,70 @@ class ChatRequest:
     conversation_id: str
 
 
-def _positive_int(body: dict, name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise invalid(_("'%(name)s' must be a positive integer.") % {"name": name}, name)
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
     return value
 
 
-def chat_request_parse(raw: bytes) -> ChatRequest:
-    """Validate what Solaris needs from the body; raises a 400 SolarisError naming the param."""
+def _not_a_number(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
+
+
+# Built once: json.loads with these options would build a decoder per call.
+_decoder = json.JSONDecoder(parse_float=_finite, parse_constant=_not_a_number)
+_TOO_DEEP = object()  # what a body deeper than Python can parse becomes
+
+
+def json_object_parse(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object of at most MAX_JSON_DEPTH levels, with finite numbers only."""
     try:
-        body = json.loads(raw)
+        body = _decoder.decode(raw.decode(json.detect_encoding(raw)))
     except (UnicodeDecodeError, ValueError):
         raise invalid(_("The request body is not valid JSON.")) from None
+    except RecursionError:
+        body = _TOO_DEEP
+    if body is _TOO_DEEP or (isinstance(body, dict) and _too_deep(body)):
+        raise invalid(
+            _("The request body is nested more than %(depth)d levels deep.")
+            % {"depth": MAX_JSON_DEPTH}
+        )
     if not isinstance(body, dict):
         raise invalid(_("The request body must be a JSON object."))
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise invalid(_("'model' is required."), "model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise invalid(_("'messages' must be a non-empty list."), "messages")
-    if not all(isinstance(message, dict) for message in messages):
-        raise invalid(_("Every message must be an object."), "messages")
+    return body
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether `value` nests more than MAX_JSON_DEPTH levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
+
+
+def chat_request_parse(raw: bytes) -> ChatRequest:
+    """Parse and check the body; raises a 400 SolarisError naming the param."""
+    body = parameters_check(json_object_parse(raw))
     stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise invalid(_("'stream' must be true or false."), "stream")
-    n = _positive_int(body, "n") or 1
-    if n > MAX_CHOICES:
-        raise invalid(_("'n' must be at most %(max)d.") % {"max": MAX_CHOICES}, "n")
     field = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-    asked = _positive_int(body, "max_completion_tokens")
-    if asked is None:
-        asked = _positive_int(body, "max_tokens")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise invalid(_("'stream_options' must be an object."), "stream_options")
+    asked = body.get("max_completion_tokens") or body.get("max_tokens")
+    options = body.get("stream_options") or {}
     user = body.get("user")
     return ChatRequest(
         body=body,
-        model=model.strip(),
+        model=body["model"].strip(),
         stream=stream,
-        n=n,
+        n=body.get("n", 1),
         max_tokens_asked=asked,
         max_tokens_field=field,
-        include_usage=bool(stream and options and options.get("include_usage") is True),
-        body_user=user if isinstance(user, str) else None,
+        include_usage=bool(stream and options.get("include_usage") is True),
+        body_user=user,
         conversation_id="",
     )
 
@@ -103,7 +111,8 @@ def chat_request_parse(raw: bytes) -> ChatRequest:
 def _text_bytes(value: Any) -> tuple[int, int]:
     """(UTF-8 bytes of every string inside `value`, number of images inside it)."""
     if isinstance(value, str):
-        return len(value.encode("utf-8")), 0
+        # surrogatepass: a lone surrogate (valid JSON, not valid UTF-8) still counts its bytes.
+        return len(value.encode("utf-8", "surrogatepass")), 0
     if isinstance(value, dict):
         if value.get("type") in ("image_url", "input_image", "image"):
             return 0, 1
@@ -168,11 +177,7 @@ def notice_text(*, language: str, used_percent: Any) -> str:
 def forward_body(request: ChatRequest, *, max_tokens: int, user_id: int) -> bytes:
     """The body sent to LiteLLM: the client's, with the admitted max tokens (always set, so the
     answer cannot outgrow its hold), the Solaris user id and, on streams, the usage request."""
-    body = {
-        name: value
-        for name, value in request.body.items()
-        if name not in STRIPPED_FIELDS and not name.startswith(STRIPPED_PREFIX)
-    }
+    body = dict(request.body)
     body.pop("max_tokens", None)
     body.pop("max_completion_tokens", None)
     body[request.max_tokens_field] = max_tokens
@@ -181,4 +186,8 @@ def forward_body(request: ChatRequest, *, max_tokens: int, user_id: int) -> byte
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
         body["stream_options"] = options
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (valid in JSON text, not in UTF-8): escaped as the client sent it.
+        return json.dumps(body, separators=(",", ":")).encode("ascii")

@@ -15,8 +15,21 @@ RPM_KEY = "proxy:rpm:{user_id}:{window}"
 FAILURES_KEY = "proxy:circuit:failures"
 OPEN_UNTIL_KEY = "proxy:circuit:open_until"
 PROBE_KEY = "proxy:circuit:probe"
+# The window of upstream 5xx (opened by the first, like the failure count's) and, in it, one
+# marker per end user who got one and how many they are.
+SERVER_ERROR_WINDOW_KEY = "proxy:circuit:5xx:window"
+SERVER_ERROR_USER_KEY = "proxy:circuit:5xx:{window}:{user_id}"
+SERVER_ERROR_USERS_KEY = "proxy:circuit:5xx:{window}:users"
+# Fewer distinct end users than this getting 5xx is taken as their requests' doing, not an outage.
+SERVER_ERROR_MIN_USERS = 3
 
 CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
+
+# What the end of a call tells the circuit breaker about the upstream.
+SUCCESS = "success"  # it answered
+FAILURE = "failure"  # unreachable, no answer in time, connection broken: always counts
+SERVER_ERROR = "server_error"  # it answered 5xx: counts once SERVER_ERROR_MIN_USERS users got one
+IGNORED = "ignored"  # a 4xx (the request's fault) or a client that left: never counts
 
 # Until when (time.monotonic) this process trusts the last all-clear it read from the shared cache
 # (circuit closed, no failure counted): the common case then costs no Redis round trip. A failure
@@ -89,15 +102,41 @@ def circuit_admit(now: float | None = None) -> CircuitTicket:
     return CircuitTicket(OPEN, 1)
 
 
-def circuit_record(*, ticket: CircuitTicket, success: bool, now: float | None = None) -> None:
+def _server_error_counts(*, user_id: int, now: float) -> bool:
+    """Note that `user_id` got a 5xx in this window; whether enough distinct users did for a 5xx
+    to count as a failure (so one caller's malformed requests cannot open the circuit)."""
+    seconds = settings.SOLARIS_CIRCUIT_WINDOW_SECONDS
+    cache.add(SERVER_ERROR_WINDOW_KEY, int(now * 1000), timeout=seconds)
+    window = cache.get(SERVER_ERROR_WINDOW_KEY) or int(now * 1000)
+    users_key = SERVER_ERROR_USERS_KEY.format(window=window)
+    if cache.add(SERVER_ERROR_USER_KEY.format(window=window, user_id=user_id), 1, timeout=seconds):
+        try:
+            users = cache.incr(users_key)
+        except ValueError:
+            users = 1 if cache.add(users_key, 1, timeout=seconds) else cache.incr(users_key)
+    else:
+        users = cache.get(users_key) or 1
+    return users >= SERVER_ERROR_MIN_USERS
+
+
+def circuit_record(
+    *, ticket: CircuitTicket, verdict: str, user_id: int, now: float | None = None
+) -> None:
     """An upstream success closes the circuit; enough failures in the window (or a failed probe)
-    open it for SOLARIS_CIRCUIT_OPEN_SECONDS."""
-    if success:
+    open it for SOLARIS_CIRCUIT_OPEN_SECONDS. A 5xx is a failure only once several end users got
+    one in the window; an ignored end frees the half-open probe for the next call."""
+    if verdict == SUCCESS:
         if ticket.dirty:
             cache.delete_many([FAILURES_KEY, OPEN_UNTIL_KEY, PROBE_KEY])
         return
-    circuit_forget()
     now = time.time() if now is None else now
+    if verdict == SERVER_ERROR and not _server_error_counts(user_id=user_id, now=now):
+        verdict = IGNORED
+    if verdict == IGNORED:
+        if ticket.state == HALF_OPEN:
+            cache.delete(PROBE_KEY)
+        return
+    circuit_forget()
     window = settings.SOLARIS_CIRCUIT_WINDOW_SECONDS
     try:
         failures = cache.incr(FAILURES_KEY)

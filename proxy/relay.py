@@ -14,10 +14,19 @@ from django.utils.translation import gettext as _
 from kernel.errors import SolarisError
 
 DONE = b"data: [DONE]"
+TOKENS_MAX = 2**31 - 1
 # "content", "reasoning_content" and tool-call "arguments" strings inside a chunk.
 GENERATED = re.compile(rb'"(?:content|reasoning_content|arguments)":\s*"((?:[^"\\]|\\.)*)"')
 USAGE = re.compile(rb'"usage":\s*\{')
 FIELDS = re.compile(rb'"(id|model)":\s*"([^"\\]*)"|"(created)":\s*(\d+)')
+MODEL = re.compile(rb'"model":\s*"([^"\\]{1,200})"')
+MODEL_KEY = b'"model":'
+# A stream names its model in every chunk; more names than this is not an answer from LiteLLM.
+MAX_MODELS = 8
+# LiteLLM (1.106.2) on every answer: the model group that answered, and how many of its
+# operator-configured fallbacks it tried first (0: the requested group answered).
+MODEL_GROUP_HEADER = "x-litellm-model-group"
+ATTEMPTED_FALLBACKS_HEADER = "x-litellm-attempted-fallbacks"
 
 
 def sse_event(payload: dict) -> bytes:
@@ -39,7 +48,28 @@ def usage_of(document: dict) -> tuple[int, int] | None:
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
-    return max(prompt, 0), max(completion, 0)
+    # The call record's token columns are 32-bit: no real usage comes near.
+    return min(max(prompt, 0), TOKENS_MAX), min(max(completion, 0), TOKENS_MAX)
+
+
+def fallback_of(headers) -> str:
+    """The model group that answered when LiteLLM fell back from the one asked for, else ""."""
+    try:
+        attempted = int(headers.get(ATTEMPTED_FALLBACKS_HEADER) or 0)
+    except ValueError:
+        attempted = 0
+    group = (headers.get(MODEL_GROUP_HEADER) or "").strip()
+    return group[:200] if attempted > 0 else ""
+
+
+def models_of(document: dict) -> set[str]:
+    """The model a whole answer names (a set, as for streams)."""
+    model = document.get("model")
+    return (
+        {model}
+        if isinstance(model, str) and 0 < len(model) <= 200 and "\x00" not in model
+        else set()
+    )
 
 
 def _is_usage_only(document: dict) -> bool:
@@ -64,6 +94,8 @@ class StreamState:
     error: SolarisError | None = None
     upstream_error: dict | None = None
     meta: dict = field(default_factory=dict)
+    models: set[str] = field(default_factory=set)  # every model the chunks named
+    _model_tag: bytes = b""  # `"model":"<first model>"`, as the chunks carry it
     _pending: bytes = b""
 
     def feed(self, raw: bytes) -> bytes:
@@ -79,6 +111,7 @@ class StreamState:
         complete = data[: end + 2]
         if not self.meta:
             self._remember_meta(complete)
+        self._note_models(complete)
         if USAGE.search(complete) is None and b'"error"' not in complete and DONE not in complete:
             self._count(complete)
             return complete
@@ -87,6 +120,7 @@ class StreamState:
     def finish(self) -> bytes:
         """Whatever is left when the upstream closed without a blank line after its last event."""
         rest, self._pending = self._pending.strip(), b""
+        self._note_models(rest)
         return self._event(rest + b"\n\n") if rest else b""
 
     def _count(self, raw: bytes) -> None:
@@ -94,6 +128,19 @@ class StreamState:
         if size:
             self.produced += size
             self.text = self.text or b'"content":' in raw
+
+    def _note_models(self, raw: bytes) -> None:
+        """Remember the models the chunks name: a stream LiteLLM continued on a fallback
+        deployment midway names that one from then on."""
+        # Two counts (no regex) when every chunk names the first model, as they do.
+        if self._model_tag and raw.count(MODEL_KEY) == raw.count(self._model_tag):
+            return
+        for name in MODEL.findall(raw):
+            if len(self.models) < MAX_MODELS:
+                self.models.add(name.decode("utf-8", "replace"))
+        if not self._model_tag and self.models:
+            first = min(self.models)
+            self._model_tag = MODEL_KEY + b'"' + first.encode("utf-8") + b'"'
 
     def _remember_meta(self, raw: bytes) -> None:
         for match in FIELDS.finditer(raw[:2048]):

@@ -8,7 +8,7 @@ hold a transaction across the network call to LiteLLM.
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
@@ -30,7 +30,7 @@ from credits.services import (
     identity_resolve,
     notification_credits_refused,
 )
-from kernel.errors import InvalidApiKey, SolarisError
+from kernel.errors import InvalidApiKey, SolarisError, UserIdentityMissing
 from kernel.local_cache import TtlCache
 from proxy import protection
 from proxy.models import CallRecord
@@ -71,7 +71,9 @@ class Outcome:
     error_code: str = ""
     usage: tuple[int, int] | None = None  # (prompt, completion) reported by the upstream
     produced_bytes: int = 0  # bytes of generated text relayed (upper bound of its tokens)
-    upstream_ok: bool | None = None  # the circuit's verdict; None when the upstream is not to blame
+    circuit: str = protection.IGNORED  # what it tells the circuit breaker (protection.SUCCESS…)
+    fallback: str = ""  # the model group LiteLLM says answered instead (relay.fallback_of)
+    models: set[str] = field(default_factory=set)  # model names the answer itself carried
 
 
 class Refusal(SolarisError):
@@ -266,12 +268,18 @@ def call_admit(
     parse_error: SolarisError | None = None,
 ) -> Admitted:
     """Who calls, may they, and the hold for the worst case. Raises SolarisError (or Refusal)."""
-    caller = caller_authenticate(
-        raw_key=raw_key,
-        email=email,
-        librechat_id=librechat_id,
-        body_user=request.body_user if request else None,
-    )
+    try:
+        caller = caller_authenticate(
+            raw_key=raw_key,
+            email=email,
+            librechat_id=librechat_id,
+            body_user=request.body_user if request else None,
+        )
+    except UserIdentityMissing:
+        if parse_error is None:
+            raise
+        # The key is good; the identity may be in the body that could not be read.
+        raise parse_error from None
     model = request.model if request else ""
     stream = request.stream if request else False
     try:
@@ -374,13 +382,36 @@ def charged_tokens(admitted: Admitted, outcome: Outcome) -> tuple[int, int]:
     return admitted.prompt_estimate, produced
 
 
+def answered_by(admitted: Admitted, outcome: Outcome) -> tuple[str, ModelPrice | None]:
+    """The model that answered when it is not the one admitted ("" otherwise), and its price.
+
+    LiteLLM's fallback headers name it; a stream that fell back midway names it in its chunks,
+    which count only when they name another priced model (a provider's own dated model name is
+    not a fallback)."""
+    if outcome.fallback and outcome.fallback != admitted.model:
+        return outcome.fallback, price_of(model=outcome.fallback)
+    for name in sorted(outcome.models - {admitted.model}):
+        price = price_of(model=name)
+        if price is not None:
+            return name, price
+    return "", None
+
+
 def call_settle(
     *, admitted: Admitted, outcome: Outcome, duration_ms: int, with_summary: bool = False
 ) -> tuple[CallRecord, AccountSummary | None]:
-    """Close the hold (settle real usage, or release it when the upstream failed) and record."""
+    """Close the hold and record: charge what was produced (at the higher price when another
+    model answered), or release the hold when the upstream failed before any output."""
     prompt = completion = credits = 0
     summary = None
-    if outcome.end_reason in (EndReason.UPSTREAM_ERROR, EndReason.TIMEOUT):
+    answered, answered_price = answered_by(admitted, outcome)
+    if answered and answered_price is None:
+        logger.warning(
+            "answered by an unpriced model: billed at the admitted model's price",
+            extra={"call_id": admitted.call_id, "model": admitted.model, "answered": answered},
+        )
+    failed = outcome.end_reason in (EndReason.UPSTREAM_ERROR, EndReason.TIMEOUT)
+    if failed and outcome.usage is None and not outcome.produced_bytes:
         hold_release(request_id=admitted.call_id)
     else:
         prompt, completion = charged_tokens(admitted, outcome)
@@ -389,6 +420,7 @@ def call_settle(
             prompt_tokens=prompt,
             completion_tokens=completion,
             summary_of=admitted.subscription,
+            answered_by=answered_price,
         )
         entry, summary = settlement.entry, settlement.summary
         credits = -entry.amount if entry is not None else 0
@@ -399,6 +431,7 @@ def call_settle(
         api_key_id=caller.api_key_id,
         integration_id=caller.integration_id,
         model=admitted.model,
+        answered_model=answered[:200],
         stream=admitted.stream,
         prompt_tokens=prompt,
         completion_tokens=completion,
@@ -410,8 +443,9 @@ def call_settle(
         conversation_id=admitted.conversation_id[:128],
         duration_ms=duration_ms,
     )
-    if outcome.upstream_ok is not None:
-        protection.circuit_record(ticket=admitted.ticket, success=outcome.upstream_ok)
+    protection.circuit_record(
+        ticket=admitted.ticket, verdict=outcome.circuit, user_id=caller.user.pk
+    )
     if not with_summary:
         summary = None
     elif summary is None:

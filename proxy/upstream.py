@@ -89,6 +89,7 @@ class Reply:
     def __init__(self, response: aiohttp.ClientResponse):
         self.response = response
         self.status = response.status
+        self.headers = response.headers
         self.content_type = response.headers.get("content-type", "application/json")
         self._ended = False
 

@@ -21,11 +21,11 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import translation
 
-from accounts.authentication import IDENTITY_EMAIL_HEADER, IDENTITY_ID_HEADER
+from accounts.services import IDENTITY_EMAIL_HEADER, IDENTITY_ID_HEADER
 from credits.models import Account
 from credits.selectors import AccountSummary
 from kernel.errors import SolarisError
-from proxy import metrics, payload, relay, runtime, services, upstream
+from proxy import metrics, payload, protection, relay, runtime, services, upstream
 from proxy.services import Admitted, EndReason, Outcome, Refusal
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Call:
 
     def settle_if_unsent(self) -> None:
         if not self.relay_started:
-            self.end(Outcome(EndReason.CLIENT_DISCONNECTED, 200, upstream_ok=True))
+            self.end(Outcome(EndReason.CLIENT_DISCONNECTED, 200, circuit=protection.SUCCESS))
 
 
 async def chat_completions(request):
@@ -191,7 +191,7 @@ async def chat_completions(request):
             return await _forward(call, chat, body)
     except asyncio.CancelledError:
         # The client left before the answer started: the prompt was sent, so it is charged.
-        await call.settle(Outcome(EndReason.CLIENT_DISCONNECTED, 499, upstream_ok=None))
+        await call.settle(Outcome(EndReason.CLIENT_DISCONNECTED, 499))
         raise
 
 
@@ -210,19 +210,20 @@ async def _forward(call: Call, chat: payload.ChatRequest, body: bytes) -> HttpRe
         except (upstream.UpstreamTimeout, upstream.UpstreamBroken):
             answer = b""
         error = relay.upstream_error_answer(reply.status, answer)
-        # A 4xx is the request's fault, not the upstream's health.
-        return await _fail(call, error, EndReason.UPSTREAM_ERROR, upstream_ok=reply.status < 500)
+        # A 4xx is the request's fault, never the upstream's health; a 5xx may be too.
+        circuit = protection.SERVER_ERROR if reply.status >= 500 else protection.IGNORED
+        return await _fail(call, error, EndReason.UPSTREAM_ERROR, circuit=circuit)
     if chat.stream:
         return await _stream(call, chat, reply)
     return await _complete(call, reply)
 
 
 async def _fail(
-    call: Call, error: SolarisError, end_reason: str, *, upstream_ok: bool = False
+    call: Call, error: SolarisError, end_reason: str, *, circuit: str = protection.FAILURE
 ) -> HttpResponse:
+    """Nothing was sent to the client: an HTTP error, and the hold released."""
     summary = await call.settle(
-        Outcome(end_reason, error.status_code, error.code, upstream_ok=upstream_ok),
-        with_summary=True,
+        Outcome(end_reason, error.status_code, error.code, circuit=circuit), with_summary=True
     )
     return error_response(error, summary)
 
@@ -237,15 +238,18 @@ async def _complete(call: Call, reply: upstream.Reply) -> HttpResponse:
         return await _fail(call, error, EndReason.UPSTREAM_ERROR)
     try:
         document = json.loads(answer)
-    except ValueError:
-        return await _fail(call, relay.upstream_error_answer(502, b""), EndReason.UPSTREAM_ERROR)
-    usage = relay.usage_of(document) if isinstance(document, dict) else None
+    except (ValueError, RecursionError):
+        error = relay.upstream_error_answer(502, b"")
+        return await _fail(call, error, EndReason.UPSTREAM_ERROR, circuit=protection.SERVER_ERROR)
+    document = document if isinstance(document, dict) else {}
     outcome = Outcome(
         EndReason.COMPLETED,
         200,
-        usage=usage,
+        usage=relay.usage_of(document),
         produced_bytes=relay.generated_bytes(answer),
-        upstream_ok=True,
+        circuit=protection.SUCCESS,
+        fallback=relay.fallback_of(reply.headers),
+        models=relay.models_of(document),
     )
     # Settled in the background, like a stream: the hold keeps covering the call until then.
     call.end(outcome)
@@ -271,7 +275,9 @@ async def _stream(call: Call, chat: payload.ChatRequest, reply: upstream.Reply) 
     head = state.feed(first) if first else state.finish()
     if state.error is not None and not state.produced:
         # Nothing was sent yet: the failure can still be a proper HTTP error.
-        return await _fail(call, state.error, EndReason.UPSTREAM_ERROR)
+        return await _fail(
+            call, state.error, EndReason.UPSTREAM_ERROR, circuit=protection.SERVER_ERROR
+        )
     response = StreamingHttpResponse(
         _relay(call, state, head, ended=not first), content_type="text/event-stream"
     )
@@ -286,7 +292,7 @@ async def _relay(call: Call, state: relay.StreamState, head: bytes, *, ended: bo
     reply = call.reply
     assert reply is not None
     metrics.OPEN_STREAMS.inc()
-    outcome = Outcome(EndReason.CLIENT_DISCONNECTED, 200, upstream_ok=None)
+    outcome = Outcome(EndReason.CLIENT_DISCONNECTED, 200)
     with translation.override(call.admitted.caller.user.language):
         try:
             if head:
@@ -299,27 +305,22 @@ async def _relay(call: Call, state: relay.StreamState, head: bytes, *, ended: bo
                     yield out
             if state.error is not None:
                 outcome = Outcome(
-                    EndReason.UPSTREAM_ERROR, 200, state.error.code, upstream_ok=False
+                    EndReason.UPSTREAM_ERROR, 200, state.error.code, circuit=protection.SERVER_ERROR
                 )
             else:
-                outcome = Outcome(
-                    EndReason.COMPLETED,
-                    200,
-                    usage=state.usage,
-                    produced_bytes=state.produced,
-                    upstream_ok=True,
-                )
+                outcome = Outcome(EndReason.COMPLETED, 200, circuit=protection.SUCCESS)
         except upstream.UpstreamTimeout:
             error = relay.upstream_timeout()
-            outcome = Outcome(EndReason.TIMEOUT, 200, error.code, upstream_ok=False)
+            outcome = Outcome(EndReason.TIMEOUT, 200, error.code, circuit=protection.FAILURE)
             yield relay.error_event(error)
         except upstream.UpstreamBroken:
             error = relay.upstream_error_answer(502, b"")
-            outcome = Outcome(EndReason.UPSTREAM_ERROR, 200, error.code, upstream_ok=False)
+            outcome = Outcome(EndReason.UPSTREAM_ERROR, 200, error.code, circuit=protection.FAILURE)
             yield relay.error_event(error)
         finally:
-            if outcome.end_reason == EndReason.CLIENT_DISCONNECTED:
-                outcome.usage, outcome.produced_bytes = state.usage, state.produced
+            # Whatever ended it, what was relayed is charged (nothing at all releases the hold).
+            outcome.usage, outcome.produced_bytes = state.usage, state.produced
+            outcome.fallback, outcome.models = relay.fallback_of(reply.headers), state.models
             # The answer ends now; the settlement finishes in its own task (started before the
             # stream stops counting as open, so one of the two is always visible).
             call.end(outcome)

@@ -189,6 +189,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "kernel.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "kernel.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -230,6 +235,9 @@ SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT = env.float(
 )
 SOLARIS_UPSTREAM_IDLE_TIMEOUT = env.float("SOLARIS_UPSTREAM_IDLE_TIMEOUT", default=60.0)
 SOLARIS_MAX_BODY_BYTES = env.int("SOLARIS_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+# Request fields forwarded to LiteLLM beyond OpenAI's chat parameters (docs/proxy.md); never
+# LiteLLM's own routing, retry, credential or mock fields.
+SOLARIS_EXTRA_PARAMS = [name.strip() for name in env.list("SOLARIS_EXTRA_PARAMS", default=[])]
 SOLARIS_UPSTREAM_MAX_CONNECTIONS = env.int("SOLARIS_UPSTREAM_MAX_CONNECTIONS", default=1000)
 # At shutdown, how long to wait for settlements still running (after the open requests ended).
 SOLARIS_SHUTDOWN_SETTLE_SECONDS = env.float("SOLARIS_SHUTDOWN_SETTLE_SECONDS", default=30.0)

@@ -209,11 +209,16 @@ def hold_settle_summarised(
     completion_tokens: int,
     now: datetime | None = None,
     summary_of: Subscription | None = None,
+    answered_by: ModelPrice | None = None,
 ) -> Settlement:
     """hold_settle, plus the account summary after it, computed in the same transaction from the
-    locked account and the one grants aggregate the credit-state notification needs anyway."""
+    locked account and the one grants aggregate the credit-state notification needs anyway.
+
+    `answered_by`: the price of the model that actually answered, when the upstream answered from
+    another model than the one admitted; the call costs the higher of the two prices."""
     now = now or timezone.now()
-    if holds_pg.fast_path() and prompt_tokens >= 0 and completion_tokens >= 0:
+    fast = holds_pg.fast_path() and answered_by is None
+    if fast and prompt_tokens >= 0 and completion_tokens >= 0:
         settled = holds_pg.hold_settle_fast(
             request_id=request_id,
             prompt_tokens=prompt_tokens,
@@ -229,6 +234,7 @@ def hold_settle_summarised(
         completion_tokens=completion_tokens,
         now=now,
         summary_of=summary_of,
+        answered_by=answered_by,
     )
 
 
@@ -240,6 +246,7 @@ def _hold_settle_locked(
     completion_tokens: int,
     now: datetime,
     summary_of: Subscription | None,
+    answered_by: ModelPrice | None = None,
 ) -> Settlement:
     """hold_settle_summarised for every case, through the ORM inside one transaction."""
     book, hold = _lock_hold(request_id, now)
@@ -254,6 +261,19 @@ def _hold_settle_locked(
         input_weight=hold.input_weight,
         output_weight=hold.output_weight,
     )
+    reason = hold.model
+    if answered_by is not None:
+        # Never billed below the price of the model that answered (its excess is flagged below).
+        charge = max(
+            charge,
+            pricing.cost(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                input_weight=answered_by.input_weight,
+                output_weight=answered_by.output_weight,
+            ),
+        )
+        reason = f"{hold.model} → {answered_by.model}"[:300]
     was_open = hold.status == Hold.Status.OPEN
     entry = None
     if charge > 0:
@@ -273,7 +293,7 @@ def _hold_settle_locked(
             idempotency_key=f"usage:{request_id}",
             hold=hold,
             flagged=flagged,
-            reason=hold.model,
+            reason=reason,
             now=now,
         )
         _close(book, hold, Hold.Status.SETTLED, now)

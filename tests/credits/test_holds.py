@@ -16,6 +16,7 @@ from credits.services import (
     hold_create,
     hold_release,
     hold_settle,
+    hold_settle_summarised,
     holds_reap,
 )
 from tests.factories import ModelPriceFactory
@@ -169,6 +170,32 @@ def test_cost_above_the_hold_is_booked_exactly_flagged_and_becomes_debt(poor, un
     acc = account(poor)
     assert (acc.balance, acc.debt, acc.held) == (-50, 50, 0)
     assert account_summary(user_id=poor.pk).state == "blocked"
+    assert ledger_violations() == []
+
+
+@pytest.mark.parametrize(
+    ("weights", "expected"),
+    [
+        (("3", "3"), 3 * 10 + 3 * 20),  # the model that answered costs more: its price
+        (("0.5", "0.5"), 10 + 20),  # it costs less: the admitted price
+        (("0.1", "5"), 1 + 5 * 20),  # the higher total, not each higher weight (110)
+    ],
+)
+def test_a_call_answered_by_another_model_costs_the_higher_price(
+    poor, unit_price, weights, expected
+):
+    fund(poor, 1_000)
+    hold = hold_create(
+        user=poor, request_id="r1", price=unit_price, prompt_tokens=10, max_tokens=20
+    )
+    answered = ModelPriceFactory(model="dearer", input_weight=weights[0], output_weight=weights[1])
+    settled = hold_settle_summarised(
+        request_id="r1", prompt_tokens=10, completion_tokens=20, answered_by=answered
+    )
+    assert -settled.entry.amount == expected
+    assert settled.entry.flagged == (expected > hold.hold.amount)
+    assert settled.entry.reason == f"{unit_price.model} → dearer"
+    assert account(poor).balance == 1_000 - expected
     assert ledger_violations() == []
 
 

@@ -218,7 +218,9 @@ def test_readiness_and_circuit_state(scrape, db, settings):
     assert value(samples, "solaris_ready", check="upstream") == 0
     assert value(samples, "solaris_upstream_circuit_state") == 0
 
-    protection.circuit_record(ticket=protection.circuit_admit(), success=False)
+    protection.circuit_record(
+        ticket=protection.circuit_admit(), verdict=protection.FAILURE, user_id=0
+    )
     assert value(scrape(), "solaris_upstream_circuit_state") == 2
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.services import api_key_create
 from credits.models import Hold, LedgerEntry
 from credits.services import credits_grant
-from proxy import services
+from proxy import protection, services
 from proxy.payload import chat_request_parse
 from proxy.services import EndReason, Outcome
 
@@ -40,7 +40,7 @@ def _admit(raw_key: str, *, stream: bool, call_id: str):
 
 
 def _settle(admitted):
-    outcome = Outcome(EndReason.COMPLETED, 200, usage=(10, 20), upstream_ok=True)
+    outcome = Outcome(EndReason.COMPLETED, 200, usage=(10, 20), circuit=protection.SUCCESS)
     return services.call_settle(
         admitted=admitted, outcome=outcome, duration_ms=5, with_summary=not admitted.stream
     )

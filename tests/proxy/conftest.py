@@ -1,7 +1,9 @@
 import asyncio
+import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -143,13 +145,43 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
+class ReceivedBodies:
+    """The chat request bodies the test LiteLLM received, as it received them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def bodies(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+    def clear(self) -> None:
+        self.path.write_text("")
+
+
 @pytest.fixture(scope="session")
-def litellm_upstream():
+def litellm_received_path(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("litellm") / "received.jsonl"
+
+
+@pytest.fixture(scope="session")
+def litellm_upstream(litellm_received_path):
     from tests.conftest import ROOT
     from tests.proxy.litellm_server import litellm_running
 
-    with litellm_running(ROOT / ".litellm-venv", free_port()) as (base_url, master_key):
+    with litellm_running(ROOT / ".litellm-venv", free_port(), received=litellm_received_path) as (
+        base_url,
+        master_key,
+    ):
         yield base_url, master_key
+
+
+@pytest.fixture
+def litellm_received(litellm_upstream, litellm_received_path) -> ReceivedBodies:
+    received = ReceivedBodies(litellm_received_path)
+    received.clear()
+    return received
 
 
 @pytest.fixture
@@ -159,4 +191,7 @@ def via_litellm(solaris, litellm_upstream, settings):
     for name in ("mock-gpt", "mock-gpt-long", "mock-gpt-slow", "mock-error", "mock-ratelimit"):
         ModelPriceFactory(model=name, input_weight="1.5", output_weight="3", active=True)
     ModelPriceFactory(model="mock-timeout", input_weight="1", output_weight="1", active=True)
+    # The fallback pair: LiteLLM answers mock-cheap's calls from mock-dear, 15 times the price.
+    ModelPriceFactory(model="mock-cheap", input_weight="1", output_weight="2", active=True)
+    ModelPriceFactory(model="mock-dear", input_weight="15", output_weight="30", active=True)
     return litellm_upstream

@@ -30,7 +30,12 @@ MODELS = [
     "fault-bad-json",
     "fault-error-first",
     "fault-stall-body",
+    "fault-switch",
+    "fault-fallback-header",
 ]
+# fault-switch's chunks name this model from the third on (a stream LiteLLM continued elsewhere);
+# fault-fallback-header's answer carries LiteLLM's fallback headers naming it.
+FALLBACK_MODEL = "fault-elsewhere"
 
 
 class FaultUpstream:
@@ -99,10 +104,10 @@ class FaultUpstream:
         finally:
             writer.close()
 
-    async def _json(self, writer, status: int, document: dict) -> None:
+    async def _json(self, writer, status: int, document: dict, extra_headers: str = "") -> None:
         raw = json.dumps(document).encode()
         writer.write(
-            f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
+            f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra_headers}"
             f"content-length: {len(raw)}\r\nconnection: close\r\n\r\n".encode()
             + raw
         )
@@ -168,6 +173,12 @@ class FaultUpstream:
             await writer.drain()
             return await asyncio.sleep(3600)
         text = WORD * words
+        fallback_headers = ""
+        if model == "fault-fallback-header":
+            # What LiteLLM 1.106.2 sends when one of its configured fallbacks answered.
+            fallback_headers = (
+                f"x-litellm-model-group: {FALLBACK_MODEL}\r\nx-litellm-attempted-fallbacks: 1\r\n"
+            )
         if not body.get("stream"):
             return await self._json(
                 writer,
@@ -190,10 +201,12 @@ class FaultUpstream:
                         "total_tokens": PROMPT_TOKENS + words,
                     },
                 },
+                fallback_headers,
             )
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-            b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+            + fallback_headers.encode()
+            + b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
         )
         self.open_streams += 1
         try:
@@ -229,7 +242,8 @@ class FaultUpstream:
         for index in range(words):
             # slow-stream sends 1-byte pieces so a cut-short stream's byte bound stays below the cap
             piece = {"fault-big": "x" * size, "fault-slow-stream": "x"}.get(model, WORD)
-            await self._send(writer, self._chunk(model, {"content": piece}))
+            named = FALLBACK_MODEL if model == "fault-switch" and index >= 2 else model
+            await self._send(writer, self._chunk(named, {"content": piece}))
             if model == "fault-slow-stream":
                 await asyncio.sleep(0.05)
             if index == 1 and model == "fault-cut":

@@ -42,10 +42,17 @@ def _alive(base_url: str) -> bool:
 
 
 @contextlib.contextmanager
-def litellm_running(venv: Path, port: int, timeout: float = 90.0) -> Iterator[tuple[str, str]]:
-    """Yields (base_url without /v1, master key); stops the proxy's process group on exit."""
+def litellm_running(
+    venv: Path, port: int, timeout: float = 90.0, received: Path | None = None
+) -> Iterator[tuple[str, str]]:
+    """Yields (base_url without /v1, master key); stops the proxy's process group on exit.
+
+    With `received`, every chat request body LiteLLM gets is appended there as a JSON line
+    (litellm_recorder.py)."""
     key = "sk-test-" + secrets.token_urlsafe(24)
     env = {name: value for name, value in os.environ.items() if name not in REMOVED_ENV}
+    if received is not None:
+        env["SOLARIS_TEST_LITELLM_RECEIVED"] = str(received)
     env.update(
         LITELLM_MASTER_KEY=key,
         LITELLM_LOCAL_MODEL_COST_MAP="True",

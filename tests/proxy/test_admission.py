@@ -188,12 +188,15 @@ def test_unpriced_inactive_and_not_allowed_models(faulty, solaris, member, membe
         (b"[]", None),
         (b'{"messages": []}', "model"),
         (b'{"model": "fault-ok"}', "messages"),
-        (b'{"model": "fault-ok", "messages": ["x"]}', "messages"),
-        (b'{"model": "fault-ok", "messages": [{}], "max_tokens": 0}', "max_tokens"),
-        (b'{"model": "fault-ok", "messages": [{}], "max_tokens": "9"}', "max_tokens"),
-        (b'{"model": "fault-ok", "messages": [{}], "n": 99}', "n"),
-        (b'{"model": "fault-ok", "messages": [{}], "stream": "yes"}', "stream"),
-        (b'{"model": "fault-ok", "messages": [{}], "stream_options": 1}', "stream_options"),
+        (b'{"model": "fault-ok", "messages": ["x"]}', "messages.[0]"),
+        (b'{"model": "fault-ok", "messages": [{"role": "user"}], "max_tokens": 0}', "max_tokens"),
+        (b'{"model": "fault-ok", "messages": [{"role": "user"}], "max_tokens": "9"}', "max_tokens"),
+        (b'{"model": "fault-ok", "messages": [{"role": "user"}], "n": 99}', "n"),
+        (b'{"model": "fault-ok", "messages": [{"role": "user"}], "stream": "yes"}', "stream"),
+        (
+            b'{"model": "fault-ok", "messages": [{"role": "user"}], "stream_options": 1}',
+            "stream_options",
+        ),
     ],
 )
 def test_malformed_requests(faulty, solaris, member, member_key, raw, param):

@@ -8,7 +8,8 @@ import pytest
 from credits.models import Hold, LedgerEntry
 from credits.selectors import account_summary, ledger_violations
 from proxy.models import CallRecord
-from tests.proxy.fault_upstream import PROMPT_TOKENS, wait_until
+from tests.factories import ModelPriceFactory
+from tests.proxy.fault_upstream import FALLBACK_MODEL, PROMPT_TOKENS, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +78,8 @@ def test_error_mid_stream_sends_one_error_chunk(faulty, solaris, member, member_
     assert "provider exploded" not in body
     assert "[DONE]" not in body
     record = record_of(member)
-    assert record.end_reason == CallRecord.EndReason.UPSTREAM_ERROR and record.credits == 0
+    assert record.end_reason == CallRecord.EndReason.UPSTREAM_ERROR
+    assert record.completion_tokens == 2 * len("palavra ")  # what was relayed
     assert_clean(member)
 
 
@@ -92,7 +94,8 @@ def test_connection_cut_mid_stream(faulty, solaris, member, member_key):
     assert caught.value.message == "O serviço de IA falhou. Tente de novo."  # Bia reads pt-BR
     assert chunks and chunks[0].choices[0].delta.content == "palavra "
     record = record_of(member)
-    assert record.end_reason == CallRecord.EndReason.UPSTREAM_ERROR and record.credits == 0
+    assert record.end_reason == CallRecord.EndReason.UPSTREAM_ERROR
+    assert record.completion_tokens == 2 * len("palavra ")
     assert_clean(member)
 
 
@@ -122,7 +125,61 @@ def test_hanging_stream_ends_with_timeout_chunk(faulty, solaris, member, member_
     assert body.count("palavra") == 2
     assert body.rstrip().endswith("}") and '"code": "upstream_timeout"' in body
     record = record_of(member)
-    assert record.end_reason == CallRecord.EndReason.TIMEOUT and record.credits == 0
+    assert record.end_reason == CallRecord.EndReason.TIMEOUT
+    assert record.completion_tokens == 2 * len("palavra ")
+    assert_clean(member)
+
+
+@pytest.mark.parametrize(
+    ("model", "end_reason"),
+    [
+        ("fault-error-event", CallRecord.EndReason.UPSTREAM_ERROR),
+        ("fault-cut", CallRecord.EndReason.UPSTREAM_ERROR),
+        ("fault-hang", CallRecord.EndReason.TIMEOUT),
+    ],
+)
+def test_stream_cut_after_output_is_charged_for_what_was_delivered(
+    faulty, solaris, member, member_key, settings, model, end_reason
+):
+    """The upstream fails after 2 chunks of text reached the client: the call costs the prompt
+    plus what was delivered (counted conservatively, as for a client that leaves), more than the
+    prompt alone and less than the hold."""
+    settings.SOLARIS_UPSTREAM_IDLE_TIMEOUT = 0.5
+    before = account_summary(user_id=member.pk).available
+    with httpx.stream(
+        "POST",
+        f"{solaris.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {member_key}"},
+        json={"model": model, "messages": MESSAGES, "stream": True},
+        timeout=20,
+    ) as response:
+        body = response.read().decode()
+    assert response.status_code == 200 and body.count("palavra") == 2
+    record = record_of(member)
+    hold = Hold.objects.get(request_id=record.request_id)
+    prompt_cost = record.prompt_tokens * 1  # fault models: input weight 1, output weight 2
+    assert record.end_reason == end_reason
+    assert prompt_cost < record.credits < hold.amount
+    assert record.credits == prompt_cost + 2 * record.completion_tokens
+    entry = LedgerEntry.objects.get(hold=hold)
+    assert -entry.amount == record.credits and not entry.flagged
+    assert account_summary(user_id=member.pk).available == before - record.credits
+    assert_clean(member)
+
+
+def test_error_before_any_text_charges_nothing(faulty, solaris, member, member_key):
+    """An error event as the stream's first event: nothing was delivered, nothing is charged."""
+    before = account_summary(user_id=member.pk).available
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk(solaris, member_key).chat.completions.create(
+            model="fault-error-first", messages=MESSAGES, stream=True
+        )
+    assert caught.value.status_code == 502
+    record = record_of(member)
+    assert (record.credits, record.completion_tokens) == (0, 0)
+    assert Hold.objects.get(request_id=record.request_id).status == Hold.Status.RELEASED
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE).exists()
+    assert account_summary(user_id=member.pk).available == before
     assert_clean(member)
 
 
@@ -232,4 +289,73 @@ def test_broken_answers_before_anything_was_sent(
     record = record_of(member)
     assert record.end_reason == end_reason and record.credits == 0
     assert account_summary(user_id=member.pk).available == before
+    assert_clean(member)
+
+
+def _price_fallback(input_weight="5", output_weight="10"):
+    return ModelPriceFactory(
+        model=FALLBACK_MODEL, input_weight=input_weight, output_weight=output_weight, active=True
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_fallback_headers_bill_the_answering_model(faulty, solaris, member, member_key, stream):
+    """LiteLLM's headers say another model group answered: that model is recorded and, when it
+    costs more, its price is charged."""
+    _price_fallback()
+    response = sdk(solaris, member_key).chat.completions.create(
+        model="fault-fallback-header", messages=MESSAGES, stream=stream, max_tokens=4
+    )
+    if stream:
+        list(response)
+    record = record_of(member)
+    assert (record.model, record.answered_model) == ("fault-fallback-header", FALLBACK_MODEL)
+    assert (record.prompt_tokens, record.completion_tokens) == (PROMPT_TOKENS, 4)
+    assert record.credits == PROMPT_TOKENS * 5 + 4 * 10  # not 10 × 1 + 4 × 2
+    assert LedgerEntry.objects.get(hold__request_id=record.request_id).flagged
+    assert_clean(member)
+
+
+def test_an_unpriced_fallback_is_recorded_and_billed_at_the_admitted_price(
+    faulty, solaris, member, member_key
+):
+    sdk(solaris, member_key).chat.completions.create(
+        model="fault-fallback-header", messages=MESSAGES, max_tokens=4
+    )
+    record = record_of(member)
+    assert record.answered_model == FALLBACK_MODEL
+    assert record.credits == PROMPT_TOKENS * 1 + 4 * 2
+    assert_clean(member)
+
+
+def test_a_stream_that_names_another_priced_model_midway_is_billed_at_its_price(
+    faulty, solaris, member, member_key
+):
+    """LiteLLM continues a failing stream on a fallback deployment and names it in the chunks
+    from then on; no header can say so, the chunks do."""
+    _price_fallback(input_weight="1", output_weight="20")
+    chunks = list(
+        sdk(solaris, member_key).chat.completions.create(
+            model="fault-switch", messages=MESSAGES, stream=True, max_tokens=5
+        )
+    )
+    assert {chunk.model for chunk in chunks} == {"fault-switch", FALLBACK_MODEL}
+    record = record_of(member)
+    assert record.answered_model == FALLBACK_MODEL
+    assert record.credits == PROMPT_TOKENS * 1 + 5 * 20
+    assert_clean(member)
+
+
+def test_a_provider_model_name_that_is_not_priced_is_no_fallback(
+    faulty, solaris, member, member_key
+):
+    """The chunks name a model nobody priced (as a provider's dated model name would be): billed
+    at the admitted price, nothing recorded as a fallback."""
+    list(
+        sdk(solaris, member_key).chat.completions.create(
+            model="fault-switch", messages=MESSAGES, stream=True, max_tokens=5
+        )
+    )
+    record = record_of(member)
+    assert (record.answered_model, record.credits) == ("", PROMPT_TOKENS * 1 + 5 * 2)
     assert_clean(member)

@@ -2,6 +2,7 @@
 official openai SDK, sync and async, streamed and not."""
 
 import asyncio
+import json
 from io import StringIO
 
 import httpx
@@ -9,10 +10,13 @@ import openai
 import pytest
 from django.core.management import call_command
 
+from accounts.services import api_key_create
 from credits.models import Hold, LedgerEntry
 from credits.pricing import cost
 from credits.selectors import account_summary
+from credits.services import credits_adjust
 from proxy.models import CallRecord
+from tests.factories import UserFactory
 from tests.proxy.fault_upstream import wait_until
 
 pytestmark = [pytest.mark.litellm, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -107,20 +111,38 @@ def test_async_stream_with_usage_request(via_litellm, solaris, member, member_ke
     )
 
 
-def test_async_non_stream_with_extra_fields(via_litellm, solaris, member, member_key):
-    async def call():
+def test_extra_fields_only_when_the_operator_names_them(
+    via_litellm, solaris, member, member_key, settings, litellm_received
+):
+    """An unknown field is refused before anything is held or sent; named in
+    SOLARIS_EXTRA_PARAMS it reaches LiteLLM; LiteLLM's own fields never do, named or not."""
+
+    async def call(extra):
         client = async_sdk(solaris, member_key)
         return await client.chat.completions.create(
-            model="mock-gpt",
-            messages=MESSAGES,
-            max_tokens=50,
-            extra_body={"solaris_test_field": {"kept": True}, "mock_response": "free answer"},
+            model="mock-gpt", messages=MESSAGES, max_tokens=50, extra_body=extra
         )
 
-    answer = asyncio.run(call())
+    with pytest.raises(openai.BadRequestError) as caught:
+        asyncio.run(call({"solaris_test_field": {"kept": True}}))
+    assert caught.value.body["code"] == "unsupported_parameter"
+    assert caught.value.body["param"] == "solaris_test_field"
+    settings.SOLARIS_EXTRA_PARAMS = ["solaris_test_field", "mock_response"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        asyncio.run(call({"solaris_test_field": {"kept": True}, "mock_response": "free answer"}))
+    assert caught.value.body["param"] == "mock_response"
+    tagged = {"tags": ["caller-chosen-tag"], "model_group": "mock-dear"}
+    answer = asyncio.run(call({"solaris_test_field": {"kept": True}, "metadata": tagged}))
     assert answer.choices[0].message.content == ANSWER
+    [received] = litellm_received.bodies()
+    assert received["solaris_test_field"] == {"kept": True}
+    assert "mock_response" not in received
+    # LiteLLM adds a `metadata` of its own; the caller's never arrived.
+    assert "caller-chosen-tag" not in json.dumps(received) and "mock-dear" not in json.dumps(
+        received
+    )
     solaris.settled()
-    record = CallRecord.objects.get(user=member)
+    record = CallRecord.objects.get(user=member, end_reason="completed")
     assert_billed(member, record, prompt=10, completion=20)
 
 
@@ -171,6 +193,8 @@ def test_models_is_plan_priced_and_upstream(via_litellm, solaris, member, member
         "mock-error",
         "mock-ratelimit",
         "mock-timeout",
+        "mock-cheap",
+        "mock-dear",
     }
     plan = member.subscription.plan
     plan.all_models, plan.allowed_models = False, ["mock-gpt"]
@@ -218,3 +242,84 @@ def test_prompt_estimate_bounds_litellm_token_count(via_litellm, solaris, member
         )
         counted = next(chunk.usage for chunk in chunks if chunk.usage).prompt_tokens
         assert prompt_estimate({"messages": messages}) >= counted
+
+
+def _fallback_expected(prompt, completion):
+    from decimal import Decimal
+
+    def at(input_weight, output_weight):
+        return cost(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            input_weight=Decimal(input_weight),
+            output_weight=Decimal(output_weight),
+        )
+
+    return at("1", "2"), at("15", "30")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_operator_fallback_is_billed_at_the_price_of_who_answered(
+    via_litellm, solaris, member, member_key, stream
+):
+    """LiteLLM answers mock-cheap's call from mock-dear (its router_settings.fallbacks): the call
+    records mock-dear and costs mock-dear's price; the excess over the hold is flagged."""
+    base_url, master_key = via_litellm
+    # What LiteLLM tells Solaris about it, on streams as on whole answers.
+    direct = httpx.post(
+        f"{base_url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {master_key}"},
+        json={"model": "mock-cheap", "messages": MESSAGES, "stream": stream},
+        timeout=30,
+    )
+    assert direct.headers["x-litellm-attempted-fallbacks"] == "1"
+    assert direct.headers["x-litellm-model-group"] == "mock-dear"
+    answer = sdk(solaris, member_key).chat.completions.create(
+        model="mock-cheap",
+        messages=MESSAGES,
+        stream=stream,
+        **({"stream_options": {"include_usage": True}} if stream else {}),
+    )
+    if stream:
+        chunks = list(answer)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        usage = next(chunk.usage for chunk in chunks if chunk.usage)
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+    else:
+        text = answer.choices[0].message.content
+        prompt, completion = 10, 20
+    assert text == "Answered by the dear fallback."
+    solaris.settled()
+    record = CallRecord.objects.get(user=member)
+    cheap, dear = _fallback_expected(prompt, completion)
+    assert (record.model, record.answered_model) == ("mock-cheap", "mock-dear")
+    assert record.credits == dear > cheap
+    hold = Hold.objects.get(request_id=record.request_id)
+    entry = LedgerEntry.objects.get(hold=hold)
+    assert -entry.amount == dear and entry.reason == "mock-cheap → mock-dear"
+    assert entry.flagged == (dear > hold.amount)
+    out = StringIO()
+    call_command("check_ledger", stdout=out)
+    assert "ledger OK" in out.getvalue()
+
+
+def test_a_fallback_beyond_the_balance_is_booked_as_debt(via_litellm, solaris, member_key):
+    """The admitted price fit the balance, the fallback's does not: the difference becomes debt,
+    flagged, exactly as for an upstream that ignores max_tokens."""
+    poor = UserFactory(email="poor@example.com")
+    key = api_key_create(user=poor, name="k")[1]
+    available = account_summary(user_id=poor.pk).available
+    credits_adjust(user=poor, amount=-(available - 400), idempotency_key="leave-400", reason="test")
+    answer = sdk(solaris, key).chat.completions.create(
+        model="mock-cheap", messages=MESSAGES, max_tokens=100
+    )
+    assert answer.choices[0].message.content == "Answered by the dear fallback."
+    solaris.settled()
+    record = CallRecord.objects.get(user=poor)
+    assert record.credits == 15 * 10 + 30 * 20  # 750 at mock-dear's weights, 400 available
+    summary = account_summary(user_id=poor.pk)
+    assert (summary.balance, summary.debt) == (400 - 750, 750 - 400)
+    assert LedgerEntry.objects.get(hold__request_id=record.request_id).flagged
+    out = StringIO()
+    call_command("check_ledger", stdout=out)
+    assert "ledger OK" in out.getvalue()
