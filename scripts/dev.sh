@@ -8,4 +8,4 @@ bash scripts/setup.sh
 PORT=${PORT:-8000}
 echo "Solaris is starting on http://127.0.0.1:$PORT (Ctrl-C stops it)"
 exec .venv/bin/uvicorn solaris.asgi:application --host 127.0.0.1 --port "$PORT" \
-  --no-access-log
+  --http solaris.serving:HTTPProtocol --no-access-log
