@@ -18,7 +18,17 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
 from bench import report
-from bench.stack import BENCH_ROOT, SERVERS, Solaris, Stack, StackError, http, process_tree, rss_kib
+from bench.stack import (
+    BENCH_ROOT,
+    LOOPS,
+    SERVERS,
+    Solaris,
+    Stack,
+    StackError,
+    http,
+    process_tree,
+    rss_kib,
+)
 
 MODES = ("non-stream", "stream")
 
@@ -39,6 +49,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="Solaris worker processes (default 2, as LiteLLM's)"
+    )
+    parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="Solaris's event loop (default auto: what an install gives, uvloop where it installs)",
     )
     parser.add_argument(
         "--duration", type=float, default=10.0, help="seconds measured per cell (default 10)"
@@ -102,6 +118,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for server in args.servers:
         if server not in SERVERS:
             parser.error(f"--server: {server!r} is not one of {', '.join(SERVERS)}")
+    if args.loop != "auto" and "gunicorn" in args.servers:
+        parser.error("--loop: gunicorn's uvicorn worker picks its own loop; leave it at auto")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     args.out = args.out or BENCH_ROOT / "bench" / "results" / f"{stamp}.md"
     args.checkout = args.checkout.resolve()
@@ -280,7 +298,7 @@ def overspend(solaris: Solaris, seeded: dict, port: int, mock_port: int, args) -
 def open_streams(solaris: Solaris, callers: list[dict], server: str, args) -> dict:
     """(d) Many slow streams through ONE Solaris process: peak resident memory and errors."""
     name = f"solaris-1-{server}"
-    port = solaris.serve(name, server, 1)
+    port = solaris.serve(name, server, 1, args.loop)
     root = solaris.stack.processes[name].pid
     headers = callers[0]
     # One warm call so the baseline includes the loaded code, not the import-time footprint.
@@ -515,7 +533,7 @@ def run(args) -> dict:
             env["REDIS_URL"] = args.redis_url or stack.redis()
             results["backend"] = "PostgreSQL + Redis"
         solaris = Solaris(stack, args.checkout, args.python, env)
-        # uvicorn picks uvloop and httptools by itself when they are installed: say which ran.
+        # What the install holds; each server's section says what its processes actually loaded.
         results["solaris_python"] = {
             "python": str(args.python),
             **{module: solaris.has_module(module) for module in ("uvloop", "httptools")},
@@ -556,7 +574,7 @@ def run(args) -> dict:
 
         for server in args.servers:
             name = f"solaris-{server}"
-            port = solaris.serve(name, server, args.workers)
+            port = solaris.serve(name, server, args.workers, args.loop)
             target = {
                 "name": f"solaris[{server}]",
                 "port": port,
@@ -577,7 +595,8 @@ def run(args) -> dict:
                     f"Solaris does not serve /v1/chat/completions: {probe['errors']}\n{stack.log_tail(name)}"
                 )
             warm(target)
-            section: dict = {"cells": {}}
+            section: dict = {"cells": {}, "runtime": solaris.runtime(name, server)}
+            print(report.runtime_line(server, section["runtime"]), flush=True)
             for mode in MODES:
                 for concurrency in args.concurrencies:
                     section["cells"][f"{mode}|{concurrency}"] = cell(

@@ -29,6 +29,11 @@ def cell_line(name: str, mode: str, concurrency: int, result: dict) -> str:
     )
 
 
+def runtime_line(server: str, runtime: dict) -> str:
+    served = f", --http {runtime['protocol']}" if runtime.get("protocol") else ""
+    return f"solaris[{server}]: {runtime['loop']} loop, {runtime['parser']} parser{served}"
+
+
 def accounting_line(found: dict) -> str:
     return (
         f"accounting: {found['calls']} calls, expected {found['expected']} credits, booked "
@@ -116,7 +121,18 @@ def _verdict(ok: bool | None) -> str:
 def _python(results: dict) -> str:
     found = results.get("solaris_python") or {}
     extras = [name for name in ("uvloop", "httptools") if found.get(name)]
-    return f"`{found.get('python', '?')}` ({', '.join(extras) + ' installed' if extras else 'asyncio loop, h11 parser'})"
+    held = ", ".join(extras) + " installed" if extras else "neither uvloop nor httptools installed"
+    return f"`{found.get('python', '?')}` ({held})"
+
+
+def _runtimes(results: dict) -> str:
+    """What each server's processes loaded, and the --loop asked for."""
+    ran = [
+        runtime_line(server, section["runtime"])
+        for server, section in results["servers"].items()
+        if "runtime" in section
+    ]
+    return f"{'; '.join(ran)} (`--loop {results['args'].get('loop', 'auto')}`)"
 
 
 def _per_call(mode: str, found: dict) -> list[str]:
@@ -164,6 +180,7 @@ def markdown(results: dict) -> str:
         f"{args['load_users']} callers (own key and account each); LiteLLM workers: "
         f"{args['litellm_workers'] if args['no_litellm'] == 'False' else 'not run'}",
         f"- Solaris's Python: {_python(results)}",
+        f"- Solaris ran on: {_runtimes(results)}",
         f"- Each cell: {args['warmup']} s warm-up, {args['duration']} s measured; streams of 50 chunks; "
         f"the load generator is one separate process on the same cores. Wall time {results.get('wall_seconds', 0):.0f} s.",
         "",

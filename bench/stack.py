@@ -22,6 +22,9 @@ from pathlib import Path
 
 BENCH_ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("uvicorn", "granian", "gunicorn")
+LOOPS = ("auto", "asyncio", "uvloop")
+# The protocol production serves with (docker-compose.yml, README); older checkouts lack it.
+PROTOCOL = "solaris.serving:HTTPProtocol"
 
 
 class StackError(Exception):
@@ -57,6 +60,15 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def mapped(pid: int, package: str) -> bool:
+    """Whether the process has an extension module of `package` loaded (it imported it)."""
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            return any(f"/{package}/" in line for line in maps)
+    except OSError:
+        return False
 
 
 def process_tree(root: int) -> list[int]:
@@ -356,7 +368,25 @@ class Solaris:
         )
         return probe.returncode == 0
 
-    def serve(self, name: str, server: str, workers: int) -> int:
+    def protocol(self) -> str:
+        """uvicorn's --http as production passes it, or uvicorn's own choice for an older checkout."""
+        return PROTOCOL if self.has_module(PROTOCOL.split(":")[0]) else "auto"
+
+    def runtime(self, name: str, server: str) -> dict:
+        """The event loop and HTTP parser the server's processes actually loaded."""
+        pids = process_tree(self.stack.processes[name].pid)
+        loop = next(
+            (loop for loop in ("uvloop", "rloop") if any(mapped(pid, loop) for pid in pids)),
+            "asyncio",
+        )
+        if server == "granian":
+            parser = "granian's own (Rust)"
+        else:
+            parser = "httptools" if any(mapped(pid, "httptools") for pid in pids) else "h11"
+        protocol = self.protocol() if server == "uvicorn" else None
+        return {"loop": loop, "parser": parser, "protocol": protocol}
+
+    def serve(self, name: str, server: str, workers: int, loop: str = "auto") -> int:
         port = free_port()
         app = "solaris.asgi:application"
         py = str(self.python)
@@ -378,6 +408,10 @@ class Solaris:
                 "warning",
                 "--backlog",
                 "4096",
+                "--loop",
+                loop,
+                "--http",
+                self.protocol(),
             ]
         elif server == "granian":
             argv = [
@@ -393,6 +427,8 @@ class Solaris:
                 "--workers",
                 str(workers),
                 "--no-ws",
+                "--loop",
+                loop,
                 "--log-level",
                 "warning",
                 "--backlog",

@@ -49,7 +49,7 @@ if [ -n "${demo_upstream:-}" ]; then
   wait_for "$LITELLM_BASE_URL/health/liveliness" 120 "The demo LiteLLM" || { tail -n 20 .dev/litellm.log >&2; exit 1; }
 fi
 
-setsid .venv/bin/uvicorn solaris.asgi:application --host 127.0.0.1 --port "$PORT" --no-access-log &
+PYTHON=.venv/bin/python setsid sh scripts/serve.sh --host 127.0.0.1 --port "$PORT" --no-access-log &
 pids+=($!)
 wait_for "http://127.0.0.1:$PORT/healthz" 60 "Solaris"
 

@@ -4,6 +4,7 @@ Speed goals are not asserted here (docs/performance.md has the numbers); correct
 answered, credits exact to the unit, no overspend, every held stream complete.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -80,6 +81,12 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     streams = solaris["streams"]
     assert streams["ok"] == streams["streams"] == streams["peak_open"] and streams["errors"] == {}
     assert streams["peak_mib"] > 0
+    # By default it measures what this install serves with, and says so.
+    runtime = solaris["runtime"]
+    assert runtime["loop"] == ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
+    assert runtime["parser"] == ("httptools" if importlib.util.find_spec("httptools") else "h11")
+    assert runtime["protocol"] == "solaris.serving:HTTPProtocol"
     report = out.read_text()
+    assert f"- Solaris ran on: solaris[uvicorn]: {runtime['loop']} loop, " in report
     assert "| solaris[uvicorn] | stream | 4 |" in report
     assert "### Accounting" in report and "difference **0** (exact)" in report
