@@ -487,3 +487,22 @@ def test_two_approvals_at_once_grant_once(approval, plan):
     assert len(answers) == 2 and len(set(answers)) == 1 and answers[0][0] == "approved"
     assert manual_grants(customer) == [5000]
     assert ledger_violations() == []
+
+
+def test_the_service_itself_refuses_an_approver_without_the_grant_right(
+    approval, finance_user, support_user, customer
+):
+    from django.core.exceptions import ValidationError
+
+    grant_request = GrantRequest.objects.create(
+        user=customer,
+        amount=5000,
+        source="manual",
+        reason="x",
+        idempotency_key="perm",
+        requested_by=finance_user,
+    )
+    with pytest.raises(ValidationError) as refused:
+        grant_request_approve(grant_request=grant_request, approver=support_user)
+    assert refused.value.code == "permission"
+    assert manual_grants(customer) == []
