@@ -1,7 +1,8 @@
 """Pieces shared by the admin classes of accounts, credits and proxy."""
 
 import csv
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from decimal import Decimal
 
 from django.contrib import admin
@@ -87,18 +88,31 @@ def csv_cell(value) -> str | int:
 
 
 def csv_response(
-    *, name: str, header: list[str], rows: Iterable[Iterable]
+    *, name: str, header: list[str], rows: Iterable[Iterable] | AsyncIterable[Iterable]
 ) -> StreamingHttpResponse:
-    """A CSV download streamed row by row, each cell guarded against spreadsheet formulas."""
+    """A CSV download streamed row by row, each cell guarded against spreadsheet formulas.
+
+    Rows from an async iterable stream under ASGI as they are read; a plain iterable is read whole
+    first there (Django's rule for synchronous iterators), which suits short lists only.
+    """
     writer = csv.writer(_Echo())
 
-    def lines() -> Iterable[str]:
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow([csv_cell(value) for value in row])
+    def line(row: Iterable) -> str:
+        return writer.writerow([csv_cell(value) for value in row])
 
+    content: Iterable[str] | AsyncIterable[str]
+    if isinstance(rows, AsyncIterable):
+
+        async def async_lines() -> AsyncIterator[str]:
+            yield writer.writerow(header)
+            async for row in rows:
+                yield line(row)
+
+        content = async_lines()
+    else:
+        content = itertools.chain([writer.writerow(header)], map(line, rows))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
     return response
 

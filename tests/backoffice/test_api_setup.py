@@ -45,7 +45,11 @@ def test_operator_scripts_the_setup_and_a_call_passes(solaris):
         headers={"Authorization": f"Bearer {admin_key}"},
         timeout=20,
     )
+    with api:
+        script_and_call(solaris, api)
 
+
+def script_and_call(solaris, api: httpx.Client) -> None:
     plan = {"slug": "equipe", "name": "Equipe", "all_models": False, "allowed_models": ["mock-gpt"]}
     assert api.post("plans", json=plan).status_code == 201
     price = {"model": "mock-gpt", "input_weight": "1.5", "output_weight": "3"}
@@ -80,4 +84,8 @@ def test_operator_scripts_the_setup_and_a_call_passes(solaris):
     ]
     usage = api.get("ledger", params={"user": "ana@example.com", "kind": "usage"}).json()
     assert [row["amount"] for row in usage["results"]] == [-75]
+    exported = api.get("ledger.csv", params={"user": "ana@example.com", "kind": "usage"})
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.splitlines()
+    assert lines[0].startswith("id,created_at,user,user_email,kind,amount") and len(lines) == 2
     assert CallRecord.objects.count() == 1 and LedgerEntry.objects.filter(kind="usage").count() == 1
