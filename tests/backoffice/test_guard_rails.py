@@ -506,3 +506,60 @@ def test_the_service_itself_refuses_an_approver_without_the_grant_right(
         grant_request_approve(grant_request=grant_request, approver=support_user)
     assert refused.value.code == "permission"
     assert manual_grants(customer) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"amount": 0}, "amount"),
+        ({"amount": True}, "amount"),
+        ({"source": "purchase"}, "source"),
+        ({"expires_at": "past"}, "expires_at"),
+        ({"idempotency_key": " "}, "idempotency_key"),
+    ],
+)
+def test_a_request_is_checked_like_a_grant(approval, finance_user, customer, change, code):
+    from datetime import timedelta
+
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    from backoffice.services import staff_grant
+
+    if change.get("expires_at") == "past":
+        change["expires_at"] = timezone.now() - timedelta(days=1)
+    asked = {"amount": 5000, "idempotency_key": "chk", "reason": "x", **change}
+    with pytest.raises(ValidationError) as refused:
+        staff_grant(actor=finance_user, user=customer, **asked)
+    assert refused.value.code == code
+    assert not GrantRequest.objects.exists() and manual_grants(customer) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_request_twice_at_once_is_one_request(approval, plan):
+    from backoffice.services import staff_grant
+
+    customer = UserFactory(email="duplo@example.com")
+    requester = staff("pede@solaris.test", group=FINANCE)
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def ask():
+        barrier.wait()
+        try:
+            answers.append(
+                staff_grant(
+                    actor=requester, user=customer, amount=5000, idempotency_key="twice", reason="x"
+                ).pk
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(answers) == 2 and answers[0] == answers[1]
+    assert GrantRequest.objects.count() == 1
