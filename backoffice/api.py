@@ -11,25 +11,41 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from accounts.models import ApiKey, User
-from accounts.services import api_key_create
+from accounts.services import api_key_create, user_reactivate, user_suspend
+from backoffice import api_params as params
 from backoffice import serializers as s
+from backoffice.models import GrantRequest
+from backoffice.roles import may_change_account
 from backoffice.selectors import users_with_credits
+from backoffice.services import (
+    grant_request_approve,
+    grant_request_reject,
+    staff_grant,
+    staff_history_log,
+    staff_purchase_confirm,
+    staff_purchase_refund,
+    staff_purchase_request,
+)
 from credits.authentication import ApiKeyAuthentication
 from credits.models import Purchase
 from credits.selectors import account_summary, grant_already_made
-from credits.services import credits_grant, purchase_confirm, purchase_request, user_create
+from credits.services import purchase_cancel, user_create
 from kernel.errors import SolarisError
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Invalid input; nothing was written."),
     401: OpenApiResponse(s.ErrorSerializer, description="Missing or invalid API key."),
-    403: OpenApiResponse(s.ErrorSerializer, description="Not a staff key, or lacks the right."),
+    403: OpenApiResponse(
+        s.ErrorSerializer,
+        description="Not a staff key, lacks the right, or a guard rail refuses it "
+        "(own_account, second_approver_required).",
+    ),
 }
+NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="No such object.")}
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     str,
@@ -48,16 +64,45 @@ PARAM_OF_CODE = {
 }
 
 
-def service_error(error: ValidationError) -> SolarisError:
-    code = getattr(error, "code", None)
+# Guard rails (backoffice.services) refuse with these codes: the key lacks no right, the act is
+# not allowed to anyone in its place.
+FORBIDDEN_CODES = {
+    "own_account": "own_account",
+    "second_approver": "second_approver_required",
+    "permission": "permission_denied",
+}
+
+
+def service_error(
+    error: ValidationError, *, params_of: dict[str, str] | None = None
+) -> SolarisError:
+    code = getattr(error, "code", None) or ""
+    message = " ".join(error.messages)
     if code == "conflict":
         return SolarisError(
-            " ".join(error.messages),
-            status=409,
-            code="idempotency_conflict",
-            param="idempotency_key",
+            message, status=409, code="idempotency_conflict", param="idempotency_key"
         )
-    return SolarisError(" ".join(error.messages), param=PARAM_OF_CODE.get(code or ""))
+    if code in FORBIDDEN_CODES:
+        return SolarisError(
+            message, status=403, code=FORBIDDEN_CODES[code], type="permission_error", param="user"
+        )
+    if code == "duplicate":
+        return SolarisError(message, status=409, code="already_exists")
+    return SolarisError(message, param={**PARAM_OF_CODE, **(params_of or {})}.get(code))
+
+
+def changeable_user(request, user_id: int) -> User:
+    """The user a staff member is about to change; only a superuser changes other staff."""
+    user = get_object_or_404(User, pk=user_id)
+    if not may_change_account(actor=request.user, user=user):
+        raise SolarisError(
+            _("Only a superuser changes another staff member's account."),
+            status=403,
+            code="permission_denied",
+            type="permission_error",
+            param="user",
+        )
+    return user
 
 
 class StaffKey(BasePermission):
@@ -69,11 +114,6 @@ class StaffKey(BasePermission):
             return False
         needed = view.required_permissions.get(request.method, ())
         return user.has_perms(needed)
-
-
-class Pages(LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 500
 
 
 class AdminApiView(GenericAPIView):
@@ -124,7 +164,7 @@ def user_summary(user: User) -> dict:
 
 class UserListCreate(AdminApiView):
     required_permissions = {"GET": ("accounts.view_user",), "POST": ("accounts.add_user",)}
-    pagination_class = Pages
+    pagination_class = params.Pages
     serializer_class = s.UserListItemSerializer
 
     @extend_schema(
@@ -137,15 +177,11 @@ class UserListCreate(AdminApiView):
     )
     def get(self, request):
         users = users_with_credits(User.objects.select_related("subscription__plan"))
-        term = request.query_params.get("search", "").strip()
-        if "\x00" in term:
-            raise SolarisError(_("The search must not contain NUL characters."), param="search")
+        term = params.text(request, "search")
         if term:
             users = users.filter(Q(email__icontains=term) | Q(name__icontains=term))
-        state = request.query_params.get("state")
+        state = params.choice(request, "state", ["normal", "alert", "blocked"])
         if state:
-            if state not in ("normal", "alert", "blocked"):
-                raise SolarisError(_("Unknown state: %(state)s.") % {"state": state}, param="state")
             users = users.filter(account__isnull=False, credit_state=state)  # type: ignore[misc]
         page = self.paginate_queryset(users.order_by("email"))
         return self.get_paginated_response(s.UserListItemSerializer(page, many=True).data)
@@ -177,10 +213,48 @@ class UserDetail(AdminApiView):
 
     @extend_schema(
         summary="A user's credit summary",
-        responses={200: s.UserSummarySerializer, 404: s.ErrorSerializer, **ERRORS},
+        responses={200: s.UserSummarySerializer, **NOT_FOUND, **ERRORS},
     )
     def get(self, request, user_id: int):
         return Response(user_summary(get_object_or_404(User, pk=user_id)))
+
+
+class UserSuspension(AdminApiView):
+    """Suspend or reactivate, with a reason written to the user's admin history."""
+
+    required_permissions = {"POST": ("accounts.change_user",)}
+    serializer_class = s.ReasonSerializer
+    change = staticmethod(user_suspend)
+
+    def history(self, reason: str) -> str:
+        return _("Suspended: %(reason)s") % {"reason": reason}
+
+    @extend_schema(
+        summary="Suspend a user: their calls are refused until reactivated",
+        request=s.ReasonSerializer,
+        responses={200: s.UserSummarySerializer, **NOT_FOUND, **ERRORS},
+    )
+    def post(self, request, user_id: int):
+        user = changeable_user(request, user_id)
+        data = self.parse(s.ReasonSerializer)
+        if self.change(user=user):
+            staff_history_log(actor=request.user, obj=user, message=self.history(data["reason"]))
+        return Response(user_summary(user))
+
+
+class UserReactivation(UserSuspension):
+    change = staticmethod(user_reactivate)
+
+    def history(self, reason: str) -> str:
+        return _("Reactivated: %(reason)s") % {"reason": reason}
+
+    @extend_schema(
+        summary="Reactivate a suspended user",
+        request=s.ReasonSerializer,
+        responses={200: s.UserSummarySerializer, **NOT_FOUND, **ERRORS},
+    )
+    def post(self, request, user_id: int):
+        return super().post(request, user_id)
 
 
 class GrantCreate(AdminApiView):
@@ -189,12 +263,19 @@ class GrantCreate(AdminApiView):
 
     @extend_schema(
         summary="Grant credits (idempotent by key)",
+        description="Above SOLARIS_GRANT_APPROVAL_ABOVE credits nothing is granted yet: the "
+        "answer is 202 with a pending grant request that another staff member approves. "
+        "Nobody grants to their own account (403 own_account).",
         parameters=[IDEMPOTENCY_HEADER],
         request=s.GrantCreateSerializer,
         responses={
             201: s.GrantOutSerializer,
             200: OpenApiResponse(
                 s.GrantOutSerializer, description="Same key again: the first grant."
+            ),
+            202: OpenApiResponse(
+                s.GrantRequestSerializer,
+                description="Above the approval threshold: a grant request, pending.",
             ),
             409: OpenApiResponse(
                 s.ErrorSerializer, description="Key reused for a different grant."
@@ -207,27 +288,143 @@ class GrantCreate(AdminApiView):
         key = f"api:{data['idempotency_key']}"
         replay = grant_already_made(idempotency_key=key)
         try:
-            grant = credits_grant(
+            result = staff_grant(
+                actor=request.user,
                 user=data["user"],
                 amount=data["amount"],
                 idempotency_key=key,
                 source=data["source"],
                 expires_at=data["expires_at"],
                 reason=data["reason"],
-                created_by=request.user,
             )
         except ValidationError as error:
             raise service_error(error) from None
+        if isinstance(result, GrantRequest):
+            body = s.GrantRequestSerializer(result).data
+            return Response(body, status=status.HTTP_202_ACCEPTED)
         code = status.HTTP_200_OK if replay else status.HTTP_201_CREATED
-        return Response(s.GrantOutSerializer(grant).data, status=code)
+        return Response(s.GrantOutSerializer(result).data, status=code)
 
 
-class PurchaseCreate(AdminApiView):
-    required_permissions = {"POST": ("backoffice.confirm_purchase",)}
+class GrantRequestList(AdminApiView):
+    required_permissions = {"GET": ("backoffice.view_grantrequest",)}
+    pagination_class = params.Cursor
+    serializer_class = s.GrantRequestSerializer
+
+    @extend_schema(
+        summary="Grant requests waiting for approval (and decided ones), newest first",
+        parameters=[
+            OpenApiParameter("status", str, enum=GrantRequest.Status.values),
+            OpenApiParameter("user", str, description="User id or e-mail."),
+        ],
+        responses={200: s.GrantRequestSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        requests = GrantRequest.objects.all()
+        state = params.choice(request, "status", GrantRequest.Status.values)
+        if state:
+            requests = requests.filter(status=state)
+        user = params.user(request)
+        if user:
+            requests = requests.filter(user=user)
+        page = self.paginate_queryset(requests)
+        return self.get_paginated_response(s.GrantRequestSerializer(page, many=True).data)
+
+
+class GrantRequestApprove(AdminApiView):
+    required_permissions = {"POST": ("backoffice.grant_credits",)}
+    serializer_class = s.GrantRequestSerializer
+
+    @extend_schema(
+        summary="Approve a grant request: the credits are granted, once",
+        description="Another staff member than the requester, and not the user the credits are "
+        "for. Approving an approved request again changes nothing.",
+        request=None,
+        responses={
+            200: s.GrantRequestSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, description="Already rejected."),
+            **NOT_FOUND,
+            **ERRORS,
+        },
+    )
+    def post(self, request, request_id: int):
+        grant_request = get_object_or_404(GrantRequest, pk=request_id)
+        try:
+            decided = grant_request_approve(grant_request=grant_request, approver=request.user)
+        except ValidationError as error:
+            raise _decision_error(error) from None
+        staff_history_log(
+            actor=request.user, obj=decided, message=_("Approved: the credits were granted.")
+        )
+        return Response(s.GrantRequestSerializer(decided).data)
+
+
+class GrantRequestReject(AdminApiView):
+    required_permissions = {"POST": ("backoffice.grant_credits",)}
+    serializer_class = s.RejectSerializer
+
+    @extend_schema(
+        summary="Reject a grant request (nothing is granted)",
+        request=s.RejectSerializer,
+        responses={
+            200: s.GrantRequestSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, description="Already approved."),
+            **NOT_FOUND,
+            **ERRORS,
+        },
+    )
+    def post(self, request, request_id: int):
+        grant_request = get_object_or_404(GrantRequest, pk=request_id)
+        data = self.parse(s.RejectSerializer)
+        try:
+            decided = grant_request_reject(
+                grant_request=grant_request, decided_by=request.user, note=data["note"]
+            )
+        except ValidationError as error:
+            raise _decision_error(error) from None
+        staff_history_log(actor=request.user, obj=decided, message=_("Rejected."))
+        return Response(s.GrantRequestSerializer(decided).data)
+
+
+def _decision_error(error: ValidationError) -> SolarisError:
+    if getattr(error, "code", None) == "status":
+        return SolarisError(" ".join(error.messages), status=409, code="grant_request_closed")
+    return service_error(error)
+
+
+class PurchaseListCreate(AdminApiView):
+    required_permissions = {
+        "GET": ("credits.view_purchase",),
+        "POST": ("backoffice.confirm_purchase",),
+    }
+    pagination_class = params.Cursor
     serializer_class = s.PurchaseCreateSerializer
 
     @extend_schema(
+        summary="Purchases, newest first (status=requested: the queue to confirm)",
+        parameters=[
+            params.USER,
+            OpenApiParameter("status", str, enum=Purchase.Status.values),
+            *params.PERIOD,
+        ],
+        responses={200: s.PurchaseSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        purchases = Purchase.objects.all()
+        user = params.user(request)
+        if user is not None:
+            purchases = purchases.filter(user=user)
+        state = params.choice(request, "status", Purchase.Status.values)
+        if state:
+            purchases = purchases.filter(status=state)
+        page = self.paginate_queryset(params.in_period(purchases, request))
+        return self.get_paginated_response(s.PurchaseSerializer(page, many=True).data)
+
+    @extend_schema(
         summary="Record a purchase request (idempotent by key)",
+        description="Not for the caller's own account (403 own_account). A custom amount has a "
+        "price of at least 1 cent, at most 1 000 000 000 credits and R$ 1 000 000; while grants "
+        "need approval it cannot exceed SOLARIS_GRANT_APPROVAL_ABOVE credits.",
         parameters=[IDEMPOTENCY_HEADER],
         request=s.PurchaseCreateSerializer,
         responses={
@@ -241,7 +438,8 @@ class PurchaseCreate(AdminApiView):
         data = self.parse(s.PurchaseCreateSerializer)
         replay = Purchase.objects.filter(idempotency_key=data["idempotency_key"]).exists()
         try:
-            purchase = purchase_request(
+            purchase = staff_purchase_request(
+                actor=request.user,
                 user=data["user"],
                 idempotency_key=data["idempotency_key"],
                 package=data["package"],
@@ -249,7 +447,7 @@ class PurchaseCreate(AdminApiView):
                 price_cents=data["price_cents"],
             )
         except ValidationError as error:
-            raise service_error(error) from None
+            raise service_error(error, params_of={"amount": "credits"}) from None
         code = status.HTTP_200_OK if replay else status.HTTP_201_CREATED
         return Response(s.PurchaseSerializer(purchase).data, status=code)
 
@@ -261,19 +459,81 @@ class PurchaseConfirm(AdminApiView):
     @extend_schema(
         summary="Confirm payment: grants the credits (confirming twice grants once)",
         request=s.PurchaseConfirmSerializer,
-        responses={200: s.PurchaseSerializer, 404: s.ErrorSerializer, **ERRORS},
+        responses={200: s.PurchaseSerializer, **NOT_FOUND, **ERRORS},
     )
     def post(self, request, purchase_id: int):
         purchase = get_object_or_404(Purchase, pk=purchase_id)
         data = self.parse(s.PurchaseConfirmSerializer)
         try:
-            purchase = purchase_confirm(
+            purchase = staff_purchase_confirm(
+                actor=request.user,
                 purchase=purchase,
-                confirmed_by=request.user,
                 payment_reference=data["payment_reference"],
             )
         except ValidationError as error:
-            raise SolarisError(" ".join(error.messages), code="purchase_not_confirmable") from None
+            if getattr(error, "code", None) == "status":
+                raise SolarisError(
+                    " ".join(error.messages), code="purchase_not_confirmable"
+                ) from None
+            raise service_error(error) from None
+        return Response(s.PurchaseSerializer(purchase).data)
+
+
+class PurchaseCancel(AdminApiView):
+    required_permissions = {"POST": ("backoffice.cancel_purchase",)}
+    serializer_class = s.PurchaseSerializer
+
+    @extend_schema(
+        summary="Cancel a purchase not yet credited (cancelling twice changes nothing)",
+        request=None,
+        responses={200: s.PurchaseSerializer, **NOT_FOUND, **ERRORS},
+    )
+    def post(self, request, purchase_id: int):
+        purchase = get_object_or_404(Purchase, pk=purchase_id)
+        try:
+            purchase = purchase_cancel(purchase=purchase, cancelled_by=request.user)
+        except ValidationError as error:
+            raise SolarisError(" ".join(error.messages), code="purchase_not_cancellable") from None
+        staff_history_log(actor=request.user, obj=purchase, message=_("Cancelled."))
+        return Response(s.PurchaseSerializer(purchase).data)
+
+
+class PurchaseRefund(AdminApiView):
+    required_permissions = {"POST": ("backoffice.refund_purchase",)}
+    serializer_class = s.ReasonSerializer
+
+    @extend_schema(
+        summary="Refund a credited purchase: what is left of its credits is taken back",
+        description="What was already spent stays spent. Refused with 409 credits_in_use while "
+        "calls in progress hold those credits (try again in a minute).",
+        request=s.ReasonSerializer,
+        responses={
+            200: s.PurchaseSerializer,
+            409: OpenApiResponse(s.ErrorSerializer, description="Credits held by open calls."),
+            **NOT_FOUND,
+            **ERRORS,
+        },
+    )
+    def post(self, request, purchase_id: int):
+        purchase = get_object_or_404(Purchase, pk=purchase_id)
+        data = self.parse(s.ReasonSerializer)
+        try:
+            purchase = staff_purchase_refund(
+                actor=request.user, purchase=purchase, reason=data["reason"]
+            )
+        except ValidationError as error:
+            code = getattr(error, "code", None)
+            message = " ".join(error.messages)
+            if code == "status":
+                raise SolarisError(message, code="purchase_not_refundable") from None
+            if code == "held":
+                raise SolarisError(message, status=409, code="credits_in_use") from None
+            raise service_error(error) from None
+        staff_history_log(
+            actor=request.user,
+            obj=purchase,
+            message=_("Refunded: %(reason)s") % {"reason": data["reason"]},
+        )
         return Response(s.PurchaseSerializer(purchase).data)
 
 
@@ -288,6 +548,15 @@ class ApiKeyCreate(AdminApiView):
     )
     def post(self, request):
         data = self.parse(s.ApiKeyCreateSerializer)
+        # A key for another staff member would let its holder act as them.
+        if not may_change_account(actor=request.user, user=data["user"]):
+            raise SolarisError(
+                _("Only a superuser creates keys for another staff member."),
+                status=403,
+                code="permission_denied",
+                type="permission_error",
+                param="user",
+            )
         key, raw = api_key_create(user=data["user"], name=data["name"])
         body = {
             "id": key.pk,

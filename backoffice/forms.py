@@ -83,6 +83,16 @@ class RefundPurchaseForm(forms.Form):
     reason = forms.CharField(label=_("reason"), max_length=200)
 
 
+class ApproveGrantForm(forms.Form):
+    """Nothing to fill in: the page shows what is granted and the button approves it."""
+
+
+class RejectGrantForm(forms.Form):
+    note = forms.CharField(
+        label=_("reason"), max_length=300, help_text=_("Recorded with the request.")
+    )
+
+
 class PlanAdminForm(forms.ModelForm):
     class Meta:
         model = Plan

@@ -6,13 +6,26 @@ from django.contrib.auth.management import create_permissions
 FINANCE = "Financeiro"
 SUPPORT = "Suporte"
 # Every model of these apps can be viewed by both roles (apps absent from the project are skipped).
-VIEWABLE_APPS = ["accounts", "credits", "proxy", "notifications", "admin"]
+VIEWABLE_APPS = ["accounts", "credits", "proxy", "notifications", "admin", "backoffice"]
 FINANCE_RIGHTS = [
     "backoffice.grant_credits",
     "backoffice.confirm_purchase",
     "backoffice.cancel_purchase",
     "backoffice.refund_purchase",
 ]
+
+
+def may_change_account(*, actor, user) -> bool:
+    """Whether `actor` may change `user`'s account (profile, password, suspension, plan).
+
+    Only a superuser changes another staff member's account: whoever could reset a colleague's
+    password or e-mail could act as them, and approve their own grants as the second person.
+    """
+    return actor.is_superuser or actor.pk == user.pk or not (user.is_staff or user.is_superuser)
+
+
+# Only a superuser sets these, on any account (their own included).
+PRIVILEGE_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
 
 
 def roles_sync(*, apps=global_apps) -> None:

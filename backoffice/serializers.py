@@ -5,28 +5,39 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
-from credits.models import CreditPackage, Grant, Purchase
+from backoffice.models import GrantRequest
+from credits.models import CreditPackage, Grant, LedgerEntry, ModelPrice, Plan, Purchase
+from proxy.models import CallRecord
 
 MAX_CREDITS = 10**12
 MAX_PRICE_CENTS = 2**31 - 1  # Purchase.price_cents is a 32-bit column
-EMAIL_MAX_LENGTH = 254  # User.email
+
+
+class TextField(serializers.CharField):
+    """A JSON string, not a number turned into one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 @extend_schema_field(OpenApiTypes.STR)
 class UserField(serializers.Field):
     """A user given by id or by e-mail."""
 
-    default_error_messages = {"unknown": _("Unknown user: %(value)s.")}
+    default_error_messages = {
+        "unknown": _("Unknown user: %(value)s."),
+        "invalid": _("Give a user id or e-mail."),
+    }
 
     def to_internal_value(self, data):
-        value = str(data).strip()
-        if len(value) > EMAIL_MAX_LENGTH or "\x00" in value:
-            raise serializers.ValidationError(
-                self.error_messages["unknown"] % {"value": value[:60]}
-            )
+        value = str(data).strip() if isinstance(data, str | int) else ""
+        if isinstance(data, bool) or not value or "\x00" in value or len(value) > 254:
+            raise serializers.ValidationError(self.error_messages["invalid"])
         found = (
             User.objects.filter(pk=int(value)).first()
-            if value.isdigit() and len(value) < 19
+            if value.isascii() and value.isdigit() and len(value) < 19
             else User.objects.filter(email__iexact=value).first()
         )
         if found is None:
@@ -179,6 +190,160 @@ class ApiKeyCreatedSerializer(serializers.Serializer):
     prefix = serializers.CharField()
     key = serializers.CharField(help_text=_("The plaintext key: shown this once only."))
     created_at = serializers.DateTimeField()
+
+
+class GrantRequestSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GrantRequest
+        fields = [
+            "id",
+            "user",
+            "amount",
+            "source",
+            "reason",
+            "expires_at",
+            "status",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+            "grant",
+        ]
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200)
+
+
+class RejectSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=300)
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Plan
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "monthly_allowance",
+            "all_models",
+            "allowed_models",
+            "requests_per_minute",
+            "default_max_tokens",
+            "is_default",
+            "active",
+            "created_at",
+        ]
+
+
+class PlanChangeSerializer(serializers.Serializer):
+    """Types only: every rule a plan keeps is checked by credits.services.plan_create/_update."""
+
+    name = TextField(max_length=1000, required=False)
+    monthly_allowance = serializers.IntegerField(required=False)
+    all_models = serializers.BooleanField(required=False)
+    allowed_models = serializers.ListField(
+        child=TextField(max_length=1000), max_length=10_000, required=False
+    )
+    requests_per_minute = serializers.IntegerField(required=False)
+    default_max_tokens = serializers.IntegerField(required=False)
+    is_default = serializers.BooleanField(required=False)
+    active = serializers.BooleanField(required=False)
+
+
+class PlanCreateSerializer(PlanChangeSerializer):
+    slug = TextField(max_length=1000)
+    name = TextField(max_length=1000)
+
+
+class ModelPriceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelPrice
+        fields = [
+            "model",
+            "input_weight",
+            "output_weight",
+            "max_output_tokens",
+            "active",
+            "updated_at",
+        ]
+
+
+class ModelPriceChangeSerializer(serializers.Serializer):
+    input_weight = serializers.DecimalField(max_digits=14, decimal_places=6, required=False)
+    output_weight = serializers.DecimalField(max_digits=14, decimal_places=6, required=False)
+    max_output_tokens = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True
+    )
+    active = serializers.BooleanField(required=False)
+
+
+class ModelPriceCreateSerializer(ModelPriceChangeSerializer):
+    model = TextField(max_length=200)
+    input_weight = serializers.DecimalField(max_digits=14, decimal_places=6)
+    output_weight = serializers.DecimalField(max_digits=14, decimal_places=6)
+    active = serializers.BooleanField(default=True)
+
+
+class LedgerEntryOutSerializer(serializers.ModelSerializer):
+    user = serializers.IntegerField(source="account_id")
+    user_email = serializers.EmailField(source="account.user.email")
+    source = serializers.CharField(  # type: ignore[assignment]  # the API field is "source"
+        source="grant.source", allow_null=True, default=None
+    )
+    request_id = serializers.CharField(source="hold.request_id", allow_null=True, default=None)
+    model = serializers.CharField(source="hold.model", allow_null=True, default=None)
+    created_by_email = serializers.EmailField(
+        source="created_by.email", allow_null=True, default=None
+    )
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id",
+            "created_at",
+            "user",
+            "user_email",
+            "kind",
+            "amount",
+            "balance_after",
+            "source",
+            "grant",
+            "purchase",
+            "request_id",
+            "model",
+            "reason",
+            "flagged",
+            "created_by",
+            "created_by_email",
+        ]
+
+
+class CallOutSerializer(serializers.ModelSerializer):
+    user_email = serializers.EmailField(source="user.email", allow_null=True, default=None)
+
+    class Meta:
+        model = CallRecord
+        fields = [
+            "id",
+            "request_id",
+            "created_at",
+            "user",
+            "user_email",
+            "model",
+            "stream",
+            "prompt_tokens",
+            "completion_tokens",
+            "credits",
+            "held",
+            "status_code",
+            "end_reason",
+            "error_code",
+            "duration_ms",
+            "conversation_id",
+        ]
 
 
 class ErrorDetailSerializer(serializers.Serializer):

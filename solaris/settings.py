@@ -214,6 +214,13 @@ LITELLM_API_KEY = env.str("LITELLM_API_KEY", default="")
 SOLARIS_PUBLIC_URL = env.str("SOLARIS_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 SOLARIS_PURCHASE_EMAIL = env.str("SOLARIS_PURCHASE_EMAIL", default="compras@localhost")
 SOLARIS_ALERT_THRESHOLD = env.int("SOLARIS_ALERT_THRESHOLD", default=80)
+# Grants above this many credits, asked for in admin or the admin API, wait for a second staff
+# member's approval (docs/admin.md); unset: no approval step. The CLI is never held.
+SOLARIS_GRANT_APPROVAL_ABOVE = env.int("SOLARIS_GRANT_APPROVAL_ABOVE", default=None)
+if SOLARIS_GRANT_APPROVAL_ABOVE is not None and SOLARIS_GRANT_APPROVAL_ABOVE < 0:
+    raise ImproperlyConfigured(
+        "SOLARIS_GRANT_APPROVAL_ABOVE must be a number of credits, 0 or more."
+    )
 # Notification delivery (docs/notifications.md): attempts, backoff, lease and sweep delay.
 SOLARIS_NOTIFICATION_MAX_ATTEMPTS = env.int("SOLARIS_NOTIFICATION_MAX_ATTEMPTS", default=8)
 SOLARIS_NOTIFICATION_RETRY_SECONDS = env.int("SOLARIS_NOTIFICATION_RETRY_SECONDS", default=30)

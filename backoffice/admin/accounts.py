@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,13 +17,25 @@ from accounts.models import ApiKey, Integration, LoginLink, User
 from accounts.services import api_key_create, user_reactivate, user_suspend
 from backoffice.admin_tools import credits_text, form_page, require, state_badge
 from backoffice.forms import AddCreditsForm, ApiKeyForm, ChangePlanForm, SuspendForm
+from backoffice.models import GrantRequest
+from backoffice.roles import PRIVILEGE_FIELDS, may_change_account
 from backoffice.selectors import used_percent_of, user_overview, users_with_credits
+from backoffice.services import staff_grant
 from credits.models import Account
 from credits.selectors import account_summary, grant_already_made
-from credits.services import credits_grant, subscription_change_plan
+from credits.services import subscription_change_plan
 
 GRANT_RIGHT = "backoffice.grant_credits"
 MANAGE_RIGHT = "accounts.change_user"
+
+
+def approval_note() -> str:
+    threshold = settings.SOLARIS_GRANT_APPROVAL_ABOVE
+    if threshold is None:
+        return ""
+    return _("Above %(count)s credits the grant waits for another staff member's approval.") % {
+        "count": credits_text(threshold)
+    }
 
 
 class CreditStateFilter(admin.SimpleListFilter):
@@ -72,6 +85,20 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request):
         return users_with_credits(super().get_queryset(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields.extend(PRIVILEGE_FIELDS)
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_change_account(actor=request.user, user=obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or may_change_account(actor=request.user, user=obj))
 
     @admin.display(description=gettext_lazy("plan"), ordering="subscription__plan__name")
     def plan(self, user):
@@ -127,9 +154,11 @@ class UserAdmin(DjangoUserAdmin):
             *super().get_urls(),
         ]
 
-    def _user(self, request, object_id) -> User:
+    def _user(self, request, object_id, *, change: bool = False) -> User:
         user = get_object_or_404(User, pk=object_id)
         if not self.has_view_permission(request, user):
+            raise PermissionDenied
+        if change and not may_change_account(actor=request.user, user=user):
             raise PermissionDenied
         return user
 
@@ -142,19 +171,23 @@ class UserAdmin(DjangoUserAdmin):
         form = AddCreditsForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             key = f"admin:{form.cleaned_data['idempotency_key']}"
-            already = grant_already_made(idempotency_key=key)
+            already = grant_already_made(idempotency_key=key) or (
+                GrantRequest.objects.filter(idempotency_key=key).exists()
+            )
             try:
-                grant = credits_grant(
+                result = staff_grant(
+                    actor=request.user,
                     user=user,
                     amount=form.cleaned_data["amount"],
                     idempotency_key=key,
                     expires_at=form.expires_at(),
                     reason=form.ledger_reason(),
-                    created_by=request.user,
                 )
             except ValidationError as error:
                 form.add_error(None, error)
             else:
+                if isinstance(result, GrantRequest):
+                    return self._grant_requested(request, user, result, again=already)
                 if already:
                     messages.warning(
                         request,
@@ -166,15 +199,15 @@ class UserAdmin(DjangoUserAdmin):
                         user,
                         _("Added %(amount)s credits (grant #%(grant)s): %(reason)s")
                         % {
-                            "amount": grant.amount,
-                            "grant": grant.pk,
-                            "reason": grant.reason,
+                            "amount": result.amount,
+                            "grant": result.pk,
+                            "reason": result.reason,
                         },
                     )
                     messages.success(
                         request,
                         _("%(amount)s credits added to %(user)s.")
-                        % {"amount": credits_text(grant.amount), "user": user.email},
+                        % {"amount": credits_text(result.amount), "user": user.email},
                     )
                 changelist = reverse("admin:accounts_user_changelist")
                 return HttpResponseRedirect(f"{changelist}?{urlencode({'q': user.email})}")
@@ -186,11 +219,36 @@ class UserAdmin(DjangoUserAdmin):
             subject=user,
             submit_label=_("Add credits"),
             summary=account_summary(user_id=user.pk),
+            note=approval_note(),
+        )
+
+    def _grant_requested(self, request, user: User, grant_request: GrantRequest, *, again: bool):
+        if not again:
+            self.log_change(
+                request,
+                user,
+                _("Asked for %(amount)s credits (request #%(request)s): %(reason)s")
+                % {
+                    "amount": grant_request.amount,
+                    "request": grant_request.pk,
+                    "reason": grant_request.reason,
+                },
+            )
+        messages.warning(
+            request,
+            _(
+                "%(amount)s credits for %(user)s wait for another staff member's approval: "
+                "nothing was granted yet."
+            )
+            % {"amount": credits_text(grant_request.amount), "user": user.email},
+        )
+        return HttpResponseRedirect(
+            reverse("admin:backoffice_grantrequest_change", args=[grant_request.pk])
         )
 
     def change_plan_view(self, request, object_id):
         require(request, MANAGE_RIGHT)
-        user = self._user(request, object_id)
+        user = self._user(request, object_id, change=True)
         form = ChangePlanForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             plan = form.cleaned_data["plan"]
@@ -236,7 +294,7 @@ class UserAdmin(DjangoUserAdmin):
     def _suspension_view(self, request, object_id, *, change, log, done, title, **page):
         """Suspend or reactivate: a reason is asked, the change logged in the admin history."""
         require(request, MANAGE_RIGHT)
-        user = self._user(request, object_id)
+        user = self._user(request, object_id, change=True)
         form = SuspendForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             if change(user=user):
@@ -249,7 +307,8 @@ class UserAdmin(DjangoUserAdmin):
 
     def api_key_view(self, request, object_id):
         require(request, "accounts.add_apikey")
-        user = self._user(request, object_id)
+        # A key for another staff member would let its holder act as them.
+        user = self._user(request, object_id, change=True)
         form = ApiKeyForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             key, raw = api_key_create(user=user, name=form.cleaned_data["name"])
@@ -282,7 +341,14 @@ class UserAdmin(DjangoUserAdmin):
 
     def _set_suspended(self, request, queryset, service, message):
         require(request, MANAGE_RIGHT)
-        changed = [user for user in queryset if service(user=user)]
+        allowed = [user for user in queryset if may_change_account(actor=request.user, user=user)]
+        if len(allowed) < len(queryset):
+            self.message_user(
+                request,
+                _("Only a superuser changes another staff member's account: those were skipped."),
+                messages.WARNING,
+            )
+        changed = [user for user in allowed if service(user=user)]
         for user in changed:
             self.log_change(request, user, message)
         self.message_user(request, _("%(count)d user(s) changed.") % {"count": len(changed)})
@@ -301,12 +367,13 @@ class UserAdmin(DjangoUserAdmin):
         extra_context = extra_context or {}
         user = self.get_object(request, object_id)
         if user is not None:
+            changeable = may_change_account(actor=request.user, user=user)
             extra_context.update(
                 overview=(overview := user_overview(user_id=user.pk)),
                 summary_state_label=Account.State(overview.summary.state).label,
-                can_grant=request.user.has_perm(GRANT_RIGHT),
-                can_manage=request.user.has_perm(MANAGE_RIGHT),
-                can_create_key=request.user.has_perm("accounts.add_apikey"),
+                can_grant=request.user.has_perm(GRANT_RIGHT) and user.pk != request.user.pk,
+                can_manage=request.user.has_perm(MANAGE_RIGHT) and changeable,
+                can_create_key=request.user.has_perm("accounts.add_apikey") and changeable,
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

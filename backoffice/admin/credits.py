@@ -23,6 +23,7 @@ from backoffice.forms import (
     PlanAdminForm,
     RefundPurchaseForm,
 )
+from backoffice.services import staff_purchase_confirm, staff_purchase_refund
 from credits.models import (
     Account,
     CreditPackage,
@@ -34,13 +35,7 @@ from credits.models import (
     Purchase,
     Subscription,
 )
-from credits.services import (
-    model_price_set,
-    model_prices_import,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_refund,
-)
+from credits.services import model_price_set, model_prices_import, purchase_cancel
 from proxy import upstream
 
 CONFIRM_RIGHT = "backoffice.confirm_purchase"
@@ -204,7 +199,7 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
     )
     def confirm_selected(self, request, queryset):
         self._each(
-            request, queryset, purchase_confirm, _("Payment confirmed."), confirmed_by=request.user
+            request, queryset, staff_purchase_confirm, _("Payment confirmed."), actor=request.user
         )
 
     @admin.action(description=gettext_lazy("Cancel the selected purchases"), permissions=["cancel"])
@@ -252,8 +247,8 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
                 request,
                 form,
                 purchase,
-                lambda: purchase_confirm(
-                    purchase=purchase, confirmed_by=request.user, payment_reference=reference
+                lambda: staff_purchase_confirm(
+                    actor=request.user, purchase=purchase, payment_reference=reference
                 ),
                 _("Payment confirmed: %(credits)s credits granted.")
                 % {"credits": credits_text(purchase.credits)},
@@ -299,7 +294,7 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
                 request,
                 form,
                 purchase,
-                lambda: purchase_refund(purchase=purchase, refunded_by=request.user, reason=reason),
+                lambda: staff_purchase_refund(actor=request.user, purchase=purchase, reason=reason),
                 _("Refunded: %(reason)s") % {"reason": reason},
             )
             if done:
@@ -317,11 +312,14 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        purchase = self.get_object(request, object_id)
+        # Staff never confirm or refund a purchase of their own account (backoffice.services).
+        others = purchase is not None and purchase.user_id != request.user.pk
         extra_context = {
             **(extra_context or {}),
-            "can_confirm": request.user.has_perm(CONFIRM_RIGHT),
+            "can_confirm": others and request.user.has_perm(CONFIRM_RIGHT),
             "can_cancel": request.user.has_perm(CANCEL_RIGHT),
-            "can_refund": request.user.has_perm(REFUND_RIGHT),
+            "can_refund": others and request.user.has_perm(REFUND_RIGHT),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -33,6 +33,8 @@ from credits.services.outbox import (
 from credits.services.plans import (
     add_months,
     cycles_renew,
+    plan_create,
+    plan_update,
     subscription_change_plan,
     subscription_start,
 )
@@ -68,6 +70,8 @@ __all__ = [
     "notification_cycle_renewed",
     "notification_purchase_confirmed",
     "notification_purchase_requested",
+    "plan_create",
+    "plan_update",
     "purchase_cancel",
     "purchase_confirm",
     "purchase_refund",

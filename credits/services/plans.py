@@ -6,13 +6,14 @@ import logging
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.validators import validate_slug
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from credits.models import Grant, Plan, Subscription
+from credits.models import Grant, ModelPrice, Plan, Subscription
 from credits.services.grants import expire_due, grant_create
 from credits.services.ledger import AccountBook, account_lock
 from credits.services.outbox import notification_cycle_renewed
@@ -132,3 +133,155 @@ def cycles_renew(*, now: datetime | None = None) -> int:
             notification_cycle_renewed(subscription=subscription)
             renewed += 1
     return renewed
+
+
+MAX_ALLOWANCE = 10**12
+MAX_REQUESTS_PER_MINUTE = 1_000_000
+MAX_DEFAULT_TOKENS = 1_000_000
+MAX_ALLOWED_MODELS = 1_000
+_MODEL_NAME_LENGTH = ModelPrice._meta.get_field("model").max_length or 200
+
+
+def _text(value, max_length: int) -> bool:
+    return (
+        isinstance(value, str)
+        and bool(value.strip())
+        and len(value) <= max_length
+        and "\x00" not in value
+    )
+
+
+def _whole(value, *, low: int, high: int, code: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(
+            _("Give a whole number from %(low)s to %(high)s.") % {"low": low, "high": high},
+            code=code,
+        )
+
+
+def _plan_check(plan: Plan) -> None:
+    """Every rule a plan must keep, each error coded with the field at fault."""
+    slug_length = Plan._meta.get_field("slug").max_length or 50
+    if not isinstance(plan.slug, str) or not 0 < len(plan.slug) <= slug_length:
+        raise ValidationError(
+            _("The slug is required (at most %(count)s characters).") % {"count": slug_length},
+            code="slug",
+        )
+    try:
+        validate_slug(plan.slug)
+    except ValidationError:
+        raise ValidationError(
+            _("The slug may hold only letters, digits, hyphens and underscores."), code="slug"
+        ) from None
+    if not _text(plan.name, 100):
+        raise ValidationError(_("The name is required (at most 100 characters)."), code="name")
+    _whole(plan.monthly_allowance, low=0, high=MAX_ALLOWANCE, code="monthly_allowance")
+    _whole(
+        plan.requests_per_minute, low=0, high=MAX_REQUESTS_PER_MINUTE, code="requests_per_minute"
+    )
+    _whole(plan.default_max_tokens, low=1, high=MAX_DEFAULT_TOKENS, code="default_max_tokens")
+    names = plan.allowed_models
+    if (
+        not isinstance(names, list)
+        or len(names) > MAX_ALLOWED_MODELS
+        or not all(_text(name, _MODEL_NAME_LENGTH) for name in names)
+    ):
+        raise ValidationError(
+            _("Allowed models must be a list of model names (at most %(count)s).")
+            % {"count": MAX_ALLOWED_MODELS},
+            code="allowed_models",
+        )
+    for flag in ("all_models", "is_default", "active"):
+        if not isinstance(getattr(plan, flag), bool):
+            raise ValidationError(_("Give true or false."), code=flag)
+    if plan.is_default:
+        other = Plan.objects.filter(is_default=True).exclude(pk=plan.pk).first()
+        if other is not None:
+            raise ValidationError(
+                _("“%(plan)s” is already the default plan: unset it first.") % {"plan": other.name},
+                code="is_default",
+            )
+        if not plan.active:
+            raise ValidationError(_("The default plan must be active."), code="active")
+
+
+def _plan_save(plan: Plan) -> None:
+    plan.name = plan.name.strip()
+    plan.allowed_models = sorted({name.strip() for name in plan.allowed_models})
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError:
+        # Checked just before; only a concurrent save of the same slug or default gets here.
+        raise ValidationError(
+            _("Another plan with this slug, or another default plan, was just saved."),
+            code="duplicate",
+        ) from None
+
+
+@transaction.atomic
+def plan_create(
+    *,
+    slug: str,
+    name: str,
+    monthly_allowance: int = 0,
+    all_models: bool = True,
+    allowed_models: list[str] | None = None,
+    requests_per_minute: int = 60,
+    default_max_tokens: int = 4096,
+    is_default: bool = False,
+    active: bool = True,
+) -> Plan:
+    """A new plan; refused (code "duplicate") when the slug is taken."""
+    plan = Plan(
+        slug=slug,
+        name=name,
+        monthly_allowance=monthly_allowance,
+        all_models=all_models,
+        allowed_models=allowed_models if allowed_models is not None else [],
+        requests_per_minute=requests_per_minute,
+        default_max_tokens=default_max_tokens,
+        is_default=is_default,
+        active=active,
+    )
+    _plan_check(plan)
+    if Plan.objects.filter(slug=slug).exists():
+        raise ValidationError(
+            _("A plan with the slug %(slug)s already exists.") % {"slug": slug}, code="duplicate"
+        )
+    _plan_save(plan)
+    return plan
+
+
+@transaction.atomic
+def plan_update(
+    *,
+    plan: Plan,
+    name: str | None = None,
+    monthly_allowance: int | None = None,
+    all_models: bool | None = None,
+    allowed_models: list[str] | None = None,
+    requests_per_minute: int | None = None,
+    default_max_tokens: int | None = None,
+    is_default: bool | None = None,
+    active: bool | None = None,
+) -> Plan:
+    """Change the given fields of a plan (None leaves a field as it is). Subscribers keep their
+    current cycle: a new allowance is granted from their next cycle on."""
+    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    changes = {
+        "name": name,
+        "monthly_allowance": monthly_allowance,
+        "all_models": all_models,
+        "allowed_models": allowed_models,
+        "requests_per_minute": requests_per_minute,
+        "default_max_tokens": default_max_tokens,
+        "is_default": is_default,
+        "active": active,
+    }
+    for field, value in changes.items():
+        if value is not None:
+            setattr(plan, field, value)
+    _plan_check(plan)
+    _plan_save(plan)
+    return plan

@@ -93,3 +93,72 @@ def drive(page, base: str, admin_email: str, customer_email: str, spent: int) ->
     box = bars.nth(29).bounding_box()
     assert box is not None and box["height"] > 0
     page.screenshot(path=ARTIFACTS / "admin-dashboard.png", full_page=True)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_large_grant_waits_for_a_second_person(live_server, transactional_db, plan, settings):
+    from playwright.sync_api import sync_playwright
+
+    from backoffice.roles import FINANCE
+    from tests.backoffice.conftest import staff
+
+    settings.SOLARIS_GRANT_APPROVAL_ABOVE = 100_000
+    asker = staff("pede@solaris.test", group=FINANCE)
+    approver = staff("aprova@solaris.test", group=FINANCE)
+    customer = UserFactory(email="cliente@example.com", name="Carla Cliente")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        first = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="pt-BR")
+        ask(first.new_page(), live_server.url, asker.email, customer.pk)
+        first.close()
+        second = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="pt-BR")
+        approve(second.new_page(), live_server.url, approver.email)
+        second.close()
+        browser.close()
+
+    # Exactly one grant of 250 000, asked by one person and approved by the other.
+    summary = account_summary(user_id=customer.pk, with_grants=True)
+    manual = [grant for grant in summary.grants if grant.source == "manual"]
+    assert [(grant.amount, grant.created_by_id) for grant in manual] == [(250_000, asker.pk)]
+    assert summary.available == 100_000 + 250_000
+
+
+def sign_in(page, base: str, email: str) -> None:
+    page.goto(f"{base}/admin/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#dashboard-link")
+
+
+def ask(page, base: str, email: str, customer_id: int) -> None:
+    sign_in(page, base, email)
+    page.goto(f"{base}/admin/accounts/user/{customer_id}/add-credits/")
+    assert "Acima de 100.000 créditos" in page.inner_text("#content-main")
+    page.fill("input[name=amount]", "250000")
+    page.fill("input[name=reason]", "Contrato anual")
+    page.click("input[type=submit][name=_submit]")
+    message = page.wait_for_selector("ul.messagelist li.warning")
+    assert "aguardam a aprovação de outro membro da equipe" in message.inner_text()
+    assert page.locator("a.approve-grant").count() == 0  # not for the one who asked
+    assert "pendente" in page.inner_text("#content-main")
+    page.screenshot(path=ARTIFACTS / "admin-grant-request-pending.png", full_page=True)
+
+
+def approve(page, base: str, email: str) -> None:
+    sign_in(page, base, email)
+    page.goto(f"{base}/admin/backoffice/grantrequest/?status__exact=pending")
+    row = page.locator("#result_list tbody tr")
+    assert row.count() == 1 and "250.000" in row.inner_text()
+    row.locator("th a").click()
+    page.click("a.approve-grant")
+    assert "pedidos por pede@solaris.test: Contrato anual" in page.inner_text("#content-main")
+    page.click("input[type=submit][name=_submit]")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert "aprovado" in page.inner_text("#content-main").lower()
+    assert page.locator("a.approve-grant").count() == 0
+    page.screenshot(path=ARTIFACTS / "admin-grant-request-approved.png", full_page=True)

@@ -59,7 +59,7 @@ def test_grants_with_hostile_values(admin_api, fields, param):
     assert not Grant.objects.filter(account__user=user, source=Grant.Source.MANUAL).exists()
 
 
-def test_listing_users_with_a_nul_in_the_query(admin_api):
+def test_listing_users_with_a_nul_or_an_over_long_query(admin_api):
     refused(admin_api.get("/api/v1/admin/users", {"search": "ana\x00"}), "search")
-    assert admin_api.get("/api/v1/admin/users", {"search": "a" * 10_000}).status_code == 200
+    refused(admin_api.get("/api/v1/admin/users", {"search": "a" * 10_000}), "search")
     assert admin_api.get("/api/v1/admin/users/" + "9" * 30).status_code == 404
