@@ -74,7 +74,7 @@ def _renewal(summary: AccountSummary | None) -> str:
 
 
 def _wait_text(error: SolarisError) -> str:
-    """ "Wait N seconds and send it again", N from the refusal's Retry-After."""
+    """Wait N seconds and send it again, N from the refusal's Retry-After."""
     try:
         seconds = max(1, int(error.headers.get("Retry-After", "")))
     except ValueError:
