@@ -117,7 +117,31 @@ class Integration(KeyBase):
     auto_provision = models.BooleanField(
         _("auto-provision unknown users"),
         default=True,
-        help_text=_("Create unknown LibreChat users on the default plan instead of refusing them."),
+        help_text=_("Create unknown LibreChat users instead of refusing them."),
+    )
+    provision_domains = models.JSONField(
+        _("e-mail domains provisioned"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Only unknown users whose e-mail is in one of these domains are created "
+            "(exact domain, lower case). Empty: any domain."
+        ),
+    )
+    # A plan slug rather than a foreign key: plans are credits' part, a layer above accounts.
+    provision_plan = models.SlugField(
+        _("plan of provisioned users"),
+        blank=True,
+        db_index=False,
+        help_text=_("The plan new users are created on. Empty: the default plan."),
+    )
+    notices_in_band = models.BooleanField(
+        _("refusals as chat answers"),
+        default=True,
+        help_text=_(
+            "Answer refusals about the user (credits, suspension, plan, rate limit, AI service "
+            "down) as a normal chat answer LibreChat shows, instead of an HTTP error it hides."
+        ),
     )
 
     class Meta:

@@ -3,7 +3,7 @@ import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import DomainNameValidator, validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -60,11 +60,42 @@ def api_key_create(*, user: User, name: str = "default") -> tuple[ApiKey, str]:
     return key, raw
 
 
-def integration_create(*, name: str, auto_provision: bool = True) -> tuple[Integration, str]:
+def email_domains_clean(domains: list[str]) -> list[str]:
+    """Domains as provisioning matches them: lower case, without a leading "@", each a valid
+    domain name, each once. Raises ValidationError naming the first that is not."""
+    cleaned: list[str] = []
+    for raw in domains:
+        domain = raw.strip().lower().removeprefix("@")
+        if not domain:
+            continue
+        try:
+            DomainNameValidator()(domain)
+        except ValidationError:
+            raise ValidationError(
+                _("'%(domain)s' is not a domain name."), code="domain", params={"domain": raw}
+            ) from None
+        if domain not in cleaned:
+            cleaned.append(domain)
+    return cleaned
+
+
+def integration_create(
+    *,
+    name: str,
+    auto_provision: bool = True,
+    provision_domains: list[str] | None = None,
+    provision_plan: str = "",
+    notices_in_band: bool = True,
+) -> tuple[Integration, str]:
+    """The integration row and its key (plaintext returned once). `provision_plan` is a plan slug
+    the caller has checked (credits' create_integration command does)."""
     raw = keys.generate(keys.INTEGRATION_PREFIX)
     integration = Integration.objects.create(
         name=name,
         auto_provision=auto_provision,
+        provision_domains=email_domains_clean(provision_domains or []),
+        provision_plan=provision_plan,
+        notices_in_band=notices_in_band,
         prefix=keys.visible_prefix(raw),
         key_hash=keys.hash_key(raw),
     )

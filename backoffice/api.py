@@ -471,7 +471,8 @@ class PurchaseConfirm(AdminApiView):
                 payment_reference=data["payment_reference"],
             )
         except ValidationError as error:
-            if getattr(error, "code", None) == "status":
+            # Not in a confirmable state, or paid online (its payment confirms it, never a person).
+            if getattr(error, "code", None) in ("status", "online"):
                 raise SolarisError(
                     " ".join(error.messages), code="purchase_not_confirmable"
                 ) from None

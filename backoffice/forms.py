@@ -5,6 +5,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Integration
+from accounts.services import email_domains_clean
 from credits.models import CreditPackage, ModelPrice, Plan
 
 MAX_GRANT = 10**12
@@ -163,3 +165,39 @@ class ModelPriceAdminForm(forms.ModelForm):
 
     def clean_output_weight(self):
         return self._positive("output_weight")
+
+
+class IntegrationForm(forms.ModelForm):
+    """An integration as staff edit it: the e-mail domains as one comma-separated line, the plan of
+    new users chosen among the plans (the model keeps its slug)."""
+
+    provision_domains = forms.CharField(
+        label=_("e-mail domains provisioned"),
+        required=False,
+        help_text=_(
+            "Comma-separated, e.g. empresa.com.br, filial.com.br. Only unknown users with an "
+            "address in one of these domains are created. Empty: any domain."
+        ),
+    )
+    provision_plan = forms.ChoiceField(label=_("plan of provisioned users"), required=False)
+
+    class Meta:
+        model = Integration
+        fields = [
+            "name",
+            "auto_provision",
+            "provision_domains",
+            "provision_plan",
+            "notices_in_band",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        plans = [(plan.slug, plan.name) for plan in Plan.objects.order_by("name")]
+        choice = self.fields["provision_plan"]
+        assert isinstance(choice, forms.ChoiceField)
+        choice.choices = [("", _("The default plan")), *plans]
+        self.initial["provision_domains"] = ", ".join(self.instance.provision_domains or [])
+
+    def clean_provision_domains(self) -> list[str]:
+        return email_domains_clean(self.cleaned_data["provision_domains"].split(","))

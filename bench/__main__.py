@@ -420,6 +420,36 @@ def per_call(solaris: Solaris, headers: dict, port: int, args) -> dict:
     return found
 
 
+def models_latency(seeded: dict, port: int, args) -> dict:
+    """GET /v1/models as LibreChat asks it before every chat call: the integration key and one
+    LibreChat user's e-mail, spread over the load users, at each concurrency."""
+    callers = [
+        {
+            "authorization": f"Bearer {seeded['integration_key']}",
+            "x-librechat-user-email": user["email"],
+        }
+        for role, user in seeded["users"].items()
+        if role == "load" or role.startswith("load-")
+    ]
+    found = {}
+    for concurrency in args.concurrencies:
+        found[str(concurrency)] = result = load(
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "method": "GET",
+                "path": "/v1/models",
+                "headers": callers[0],
+                "header_sets": callers,
+                "concurrency": concurrency,
+                "duration": args.duration,
+                "warmup": args.warmup,
+            }
+        )
+        print(report.models_line(concurrency, result), flush=True)
+    return found
+
+
 def warm(target: dict) -> None:
     """First calls pay for imports, connections and caches; none of that is measured."""
     for stream in (False, True):
@@ -603,6 +633,7 @@ def run(args) -> dict:
                         target, mode, concurrency, args
                     )
             section["per_call"] = per_call(solaris, solaris_headers, port, args)
+            section["models"] = models_latency(seeded, port, args)
             if args.profile:
                 section["profile"] = profile(stack, name, target, server, args)
             # Fresh accounting and overspend users per server: each check starts from its own grant.

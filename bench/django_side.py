@@ -18,7 +18,7 @@ MODELS = ("bench-model", "bench-slow")
 
 
 def seed(args) -> dict:
-    from accounts.services import api_key_create
+    from accounts.services import api_key_create, integration_create
     from credits.models import Plan
     from credits.services import credits_grant, model_price_set, user_create
 
@@ -46,8 +46,15 @@ def seed(args) -> dict:
         user = user_create(email=f"{role}-{args.tag}@bench.invalid", plan_slug="bench-unlimited")
         credits_grant(user=user, amount=amount, idempotency_key=f"bench:{args.tag}:{role}")
         _key, raw = api_key_create(user=user, name="bench")
-        users[role] = {"id": user.pk, "key": raw, "granted": amount}
-    return {"users": users, "input_weight": args.input_weight, "output_weight": args.output_weight}
+        users[role] = {"id": user.pk, "key": raw, "granted": amount, "email": user.email}
+    # LibreChat's key: one for every user, who is named in X-LibreChat-User-Email.
+    _integration, integration_key = integration_create(name=f"bench-{args.tag}")
+    return {
+        "users": users,
+        "integration_key": integration_key,
+        "input_weight": args.input_weight,
+        "output_weight": args.output_weight,
+    }
 
 
 def ledger(args) -> dict:

@@ -8,6 +8,8 @@ Job kinds:
 - "load": `concurrency` clients send back to back for `warmup` + `duration` seconds (or until
   `requests` calls were sent); latencies of calls that started after the warm-up are kept.
 - "hold": `concurrency` streams opened at once (ramped over `ramp` seconds), each read to its end.
+
+`"method": "GET"` with `"path": "/v1/models"` measures the model list instead of chat calls.
 """
 
 import asyncio
@@ -59,12 +61,10 @@ def build_bodies(job: dict) -> list[bytes]:
 
 
 def build_request(job: dict, body: bytes, headers: dict) -> bytes:
-    head = [
-        f"POST {job.get('path', PATH)} HTTP/1.1",
-        f"host: {job['host']}:{job['port']}",
-        "content-type: application/json",
-        f"content-length: {len(body)}",
-    ]
+    method = job.get("method", "POST")
+    head = [f"{method} {job.get('path', PATH)} HTTP/1.1", f"host: {job['host']}:{job['port']}"]
+    if method == "POST":
+        head += ["content-type: application/json", f"content-length: {len(body)}"]
     head += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
@@ -110,13 +110,15 @@ async def read_response(
     return status, body, keep_alive, first
 
 
-def check(status: int, body: bytes, stream: bool) -> str | None:
+def check(status: int, body: bytes, stream: bool, listing: bool = False) -> str | None:
     """What is wrong with an answer, None when it is whole and correct."""
     if status != 200:
         try:
             return f"{status} {json.loads(body)['error'].get('code')}"
         except (ValueError, KeyError, TypeError, AttributeError):
             return f"{status}"
+    if listing:
+        return None if b'"data"' in body else "model list without data"
     if stream:
         if not body.rstrip().endswith(b"data: [DONE]"):
             return "stream without [DONE]"
@@ -169,7 +171,7 @@ async def client(
                 reader = writer = None
                 continue
             end = time.perf_counter()
-            problem = check(status, body, stream)
+            problem = check(status, body, stream, listing=job.get("method") == "GET")
             if problem:
                 stats.error(problem)
             elif start >= measure_from:
@@ -215,7 +217,7 @@ async def one_stream(job: dict, request: bytes, stats: Stats, delay: float):
 async def run(job: dict) -> dict:
     # Client i sends as caller i mod n when several callers are given (many users, as in production).
     callers = job.get("header_sets") or [job.get("headers", {})]
-    bodies = build_bodies(job)
+    bodies = build_bodies(job) if job.get("method", "POST") == "POST" else [b""]
     per_caller = [[build_request(job, body, headers) for body in bodies] for headers in callers]
     stats = Stats()
     concurrency = int(job["concurrency"])

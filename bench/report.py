@@ -8,6 +8,7 @@ GOALS = {
     "added_p99": 10.0,
     "throughput_ratio": 5.0,
     "streams_mib": 512,
+    "models_p99": 20.0,
 }
 # py-spy names files relative to sys.path: "proxy/views.py", "django/db/...", "threading.py".
 OWN = re.compile(r"^(proxy|credits|notifications|accounts|kernel|solaris)/")
@@ -27,6 +28,34 @@ def cell_line(name: str, mode: str, concurrency: int, result: dict) -> str:
         f"{name:>18} {mode:>10} c={concurrency:<3} p50 {_ms(result['p50'])} p90 {_ms(result['p90'])} "
         f"p99 {_ms(result['p99'])} ms  {result['rps']:.0f} req/s  errors {_errors(result['errors'])}"
     )
+
+
+def models_line(concurrency: int, result: dict) -> str:
+    return (
+        f"{'GET /v1/models':>18} {'':>10} c={concurrency:<3} p50 {_ms(result['p50'])} p90 "
+        f"{_ms(result['p90'])} p99 {_ms(result['p99'])} ms  {result['rps']:.0f} req/s  errors "
+        f"{_errors(result['errors'])}"
+    )
+
+
+def _models(found: dict) -> list[str]:
+    out = [
+        "",
+        "### GET /v1/models (LibreChat asks it before every chat call)",
+        "",
+        "Integration key, each call for one of the load users (X-LibreChat-User-Email), answered "
+        "from Solaris's tables and the cached LiteLLM list.",
+        "",
+        f"| c | p50 | p90 | p99 | req/s | errors | goal p99 ≤ {GOALS['models_p99']:.0f} ms |",
+        "|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for concurrency, r in found.items():
+        met = None if r["p99"] is None else r["p99"] <= GOALS["models_p99"]
+        out.append(
+            f"| {concurrency} | {_ms(r['p50'])} | {_ms(r['p90'])} | {_ms(r['p99'])} | "
+            f"{r['rps']:.0f} | {_errors(r['errors'])} | {_verdict(met)} |"
+        )
+    return out
 
 
 def runtime_line(server: str, runtime: dict) -> str:
@@ -276,6 +305,8 @@ def markdown(results: dict) -> str:
             f"{GOALS['streams_mib']} MiB with zero errors: "
             f"{_verdict(streams['peak_mib'] < GOALS['streams_mib'] and not streams['errors'] and streams['ok'] == streams['streams'])}.",
         ]
+        if section.get("models"):
+            out += _models(section["models"])
         for mode, found in (section.get("per_call") or {}).items():
             out += _per_call(mode, found)
         for mode, found in (section.get("profile") or {}).items():

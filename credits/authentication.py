@@ -40,7 +40,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             )
         else:
             user = key.user
-            user_ensure_active(user=user)
+        user_ensure_active(user=user)
         key_touch(key=key)
         return user, key
 

@@ -97,12 +97,14 @@ for _code in NOTICE_CODES:
 
 def upstream_error_kind(*, end_reason: str, status: int, error_code: str) -> str | None:
     """What went wrong upstream for a call that ended so; None when the upstream did not fail."""
+    # By code first: a failure answered in band (proxy.notices) is recorded as refused. A refusal
+    # decided before forwarding (circuit open) is observed without a code, so it is not counted.
     if end_reason == CallRecord.EndReason.TIMEOUT or error_code == "upstream_timeout":
         return "timeout"
-    if end_reason != CallRecord.EndReason.UPSTREAM_ERROR:
-        return None
     if error_code == "upstream_unavailable":
         return "unavailable"
+    if end_reason != CallRecord.EndReason.UPSTREAM_ERROR:
+        return None
     if error_code == "upstream_auth_failed":
         return "auth"
     return "client_error" if 400 <= status < 500 else "server_error"

@@ -153,16 +153,42 @@ def _strip_text(text: str) -> str:
     return NOTICE_PATTERN.sub("", text) if NOTICE_MARK in text else text
 
 
+def _message_strip(message: dict[str, Any]) -> bool:
+    """Remove the notices from one message; whether it held nothing else."""
+    content = message.get("content")
+    if isinstance(content, str):
+        if NOTICE_MARK not in content:
+            return False
+        message["content"] = _strip_text(content)
+        return not message["content"].strip()
+    if not isinstance(content, list):
+        return False
+    marked = rest = False
+    for part in content:
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            if NOTICE_MARK in part["text"]:
+                marked, part["text"] = True, _strip_text(part["text"])
+            rest = rest or bool(part["text"].strip())
+        else:
+            rest = True  # an image or any other part
+    return marked and not rest
+
+
 def notices_strip(body: dict[str, Any]) -> None:
-    """Remove Solaris's own notices from the messages (LibreChat sends the history back)."""
-    for message in body["messages"]:
-        content = message.get("content")
-        if isinstance(content, str):
-            message["content"] = _strip_text(content)
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    part["text"] = _strip_text(part["text"])
+    """Remove Solaris's own notices from the messages (LibreChat sends the history back). An
+    assistant message that was only a notice (a refusal answered in band) is left out, so the
+    model never sees that turn."""
+    kept = [
+        message
+        for message in body["messages"]
+        if not (
+            _message_strip(message)
+            and message.get("role") == "assistant"
+            and not message.get("tool_calls")
+        )
+    ]
+    if kept:
+        body["messages"] = kept
 
 
 def notice_text(*, language: str, used_percent: Any) -> str:

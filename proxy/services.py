@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -27,12 +26,13 @@ from credits.services import (
     hold_create,
     hold_release,
     hold_settle_summarised,
+    identity_preview,
     identity_resolve,
     notification_credits_refused,
 )
 from kernel.errors import InvalidApiKey, SolarisError, UserIdentityMissing
 from kernel.local_cache import TtlCache
-from proxy import protection
+from proxy import notices, protection
 from proxy.models import CallRecord
 from proxy.payload import ChatRequest, prompt_estimate
 
@@ -46,6 +46,7 @@ class Caller:
     user: User
     api_key_id: int | None
     integration_id: int | None
+    notices: bool = False  # refusals about the user are answered in band (proxy.notices)
 
 
 @dataclass
@@ -77,9 +78,16 @@ class Outcome:
 
 
 class Refusal(SolarisError):
-    """A refusal after the caller is known: recorded, and answered with their credit headers."""
+    """A refusal after the caller is known: recorded, and answered with their credit headers, or
+    as the chat answer `notice` when the caller's integration answers it in band."""
 
-    def __init__(self, error: SolarisError, *, summary: AccountSummary | None):
+    def __init__(
+        self,
+        error: SolarisError,
+        *,
+        summary: AccountSummary | None,
+        notice: notices.Notice | None = None,
+    ):
         super().__init__(
             error.message,
             status=error.status_code,
@@ -89,6 +97,7 @@ class Refusal(SolarisError):
             headers=error.headers,
         )
         self.summary = summary
+        self.notice = notice
 
 
 def call_id_for(request_id: str, *, from_client: bool) -> str:
@@ -102,12 +111,10 @@ def call_id_for(request_id: str, *, from_client: bool) -> str:
 _keys: TtlCache[ApiKey | Integration] = TtlCache("keys")
 _subscriptions: TtlCache[Subscription] = TtlCache("subscriptions")
 _prices: TtlCache[ModelPrice] = TtlCache("prices")
+_priced: TtlCache[list[str]] = TtlCache("priced models")
 
 
-def caller_authenticate(
-    *, raw_key: str, email: str | None, librechat_id: str | None, body_user: str | None
-) -> Caller:
-    """The key's owner, or for an integration key the end user it speaks for (docs/librechat.md)."""
+def key_of(*, raw_key: str) -> ApiKey | Integration:
     key = None
     if raw_key.startswith("sol-"):
         key = _keys.get(hash_key(raw_key), lambda: key_find(raw_key=raw_key))
@@ -115,13 +122,23 @@ def caller_authenticate(
         raise InvalidApiKey(
             _("Missing or invalid API key. Send it as 'Authorization: Bearer sol-…'.")
         )
+    return key
+
+
+def caller_authenticate(
+    *, raw_key: str, email: str | None, librechat_id: str | None, body_user: str | None
+) -> Caller:
+    """The key's owner, or for an integration key the end user it speaks for (docs/librechat.md).
+    Whether that user may call (suspension) is call_admit's to check, so the refusal is recorded."""
+    key = key_of(raw_key=raw_key)
     if isinstance(key, Integration):
         user = identity_resolve(
             integration=key, email=email, librechat_id=librechat_id, body_user=body_user
         )
-        caller = Caller(user=user, api_key_id=None, integration_id=key.pk)
+        caller = Caller(
+            user=user, api_key_id=None, integration_id=key.pk, notices=key.notices_in_band
+        )
     else:
-        user_ensure_active(user=key.user)
         caller = Caller(user=key.user, api_key_id=key.pk, integration_id=None)
     key_touch(key=key)
     return caller
@@ -143,35 +160,42 @@ def plan_of(*, user_id: int, subscription: Subscription | None = None) -> Plan |
     return subscription.plan if subscription and subscription.plan.active else None
 
 
-def models_for(*, user_id: int) -> list[str]:
-    """Priced models the user's plan allows (the view intersects them with the upstream's)."""
-    plan = plan_of(user_id=user_id)
-    if plan is None:
-        return []
-    priced = ModelPrice.objects.filter(active=True).values_list("model", flat=True)
-    return [name for name in priced if plan.allows(name)]
-
-
-def models_visible(
-    *, raw_key: str, email: str | None, librechat_id: str | None, cache_key: str
-) -> tuple[list[str], list[str] | None]:
-    """(models the caller may use, the upstream's cached model names or None).
-
-    An integration key without a user identity sees every priced model: LibreChat fetches the list
-    at start-up, before any user exists, and names alone spend nothing.
-    """
-    if raw_key.startswith("sol-int-") and not (
-        usable_identity(email) or usable_identity(librechat_id)
-    ):
-        if key_find(raw_key=raw_key) is None:
-            raise InvalidApiKey(_("Invalid or revoked API key."))
-        names = list(ModelPrice.objects.filter(active=True).values_list("model", flat=True))
-    else:
-        caller = caller_authenticate(
-            raw_key=raw_key, email=email, librechat_id=librechat_id, body_user=None
+def priced_models() -> list[str]:
+    """The models with an active price, by name."""
+    return (
+        _priced.get(
+            "all",
+            lambda: list(
+                ModelPrice.objects.filter(active=True)
+                .order_by("model")
+                .values_list("model", flat=True)
+            ),
         )
-        names = models_for(user_id=caller.user.pk)
-    return names, cache.get(cache_key)
+        or []
+    )
+
+
+def models_visible(*, raw_key: str, email: str | None, librechat_id: str | None) -> list[str]:
+    """The priced models the caller's plan allows, from Solaris's own tables (the view narrows
+    them to LiteLLM's list when it is known).
+
+    LibreChat asks before every chat call with the user's headers and counts a failure against the
+    user, so an integration's user is answered whatever their state: suspended or out of credits
+    (the chat call tells them in band), or not created yet (the plan they would get; nobody is
+    created here). Only a wrong key or an identity that cannot be resolved is refused.
+    """
+    key = key_of(raw_key=raw_key)
+    if isinstance(key, Integration):
+        user, plan = identity_preview(integration=key, email=email, librechat_id=librechat_id)
+        if user is not None:
+            plan = plan_of(user_id=user.pk)
+    else:
+        user_ensure_active(user=key.user)
+        plan = plan_of(user_id=key.user.pk)
+    key_touch(key=key)
+    if plan is None or not plan.active:
+        return []
+    return [name for name in priced_models() if plan.allows(name)]
 
 
 def usable_conversation(value: str | None) -> str:
@@ -240,21 +264,33 @@ def record_write(**values) -> CallRecord:
 
 
 def _refused(
-    caller: Caller, *, call_id: str, model: str, stream: bool, conversation_id: str, error
+    caller: Caller,
+    *,
+    call_id: str,
+    request: ChatRequest | None,
+    conversation_id: str,
+    error: SolarisError,
 ) -> Refusal:
+    summary = account_summary(user_id=caller.user.pk)
+    notice = None
+    # A body that could not be read is answered as the error it is.
+    if request is not None and notices.in_band(enabled=caller.notices, code=error.code):
+        notice = notices.notice_for(
+            error=error, language=caller.user.language, summary=summary, model=request.model
+        )
     record_write(
         request_id=call_id,
         user=caller.user,
         api_key_id=caller.api_key_id,
         integration_id=caller.integration_id,
-        model=model[:200],
-        stream=stream,
-        status_code=error.status_code,
+        model=request.model[:200] if request else "",
+        stream=request.stream if request else False,
+        status_code=200 if notice else error.status_code,
         end_reason=EndReason.REFUSED,
         error_code=error.code,
         conversation_id=conversation_id[:128],
     )
-    return Refusal(error, summary=account_summary(user_id=caller.user.pk))
+    return Refusal(error, summary=summary, notice=notice)
 
 
 def call_admit(
@@ -280,19 +316,17 @@ def call_admit(
             raise
         # The key is good; the identity may be in the body that could not be read.
         raise parse_error from None
-    model = request.model if request else ""
-    stream = request.stream if request else False
     try:
-        if parse_error is not None or request is None:
-            raise parse_error or SolarisError(_("Invalid request."))
         with override(caller.user.language):
+            user_ensure_active(user=caller.user)
+            if parse_error is not None or request is None:
+                raise parse_error or SolarisError(_("Invalid request."))
             return _admit(caller, call_id=call_id, request=request, conversation_id=conversation_id)
     except SolarisError as error:
         raise _refused(
             caller,
             call_id=call_id,
-            model=model,
-            stream=stream,
+            request=request,
             conversation_id=conversation_id,
             error=error,
         ) from None
@@ -410,7 +444,8 @@ def call_settle(
             "answered by an unpriced model: billed at the admitted model's price",
             extra={"call_id": admitted.call_id, "model": admitted.model, "answered": answered},
         )
-    failed = outcome.end_reason in (EndReason.UPSTREAM_ERROR, EndReason.TIMEOUT)
+    # A refusal here is an upstream failure answered in band (proxy.notices): nothing was produced.
+    failed = outcome.end_reason in (EndReason.UPSTREAM_ERROR, EndReason.TIMEOUT, EndReason.REFUSED)
     if failed and outcome.usage is None and not outcome.produced_bytes:
         hold_release(request_id=admitted.call_id)
     else:

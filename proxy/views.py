@@ -14,9 +14,7 @@ import time
 import uuid
 from typing import TypeVar
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import translation
@@ -25,15 +23,13 @@ from accounts.services import IDENTITY_EMAIL_HEADER, IDENTITY_ID_HEADER
 from credits.models import Account
 from credits.selectors import AccountSummary
 from kernel.errors import SolarisError
-from proxy import metrics, payload, protection, relay, runtime, services, upstream
+from proxy import catalog, metrics, notices, payload, protection, relay, runtime, services, upstream
 from proxy.services import Admitted, EndReason, Outcome, Refusal
 
 logger = logging.getLogger(__name__)
 ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
 
 CONVERSATION_HEADER = "X-LibreChat-Conversation-Id"
-UPSTREAM_MODELS_KEY = "proxy:upstream_models"
-UPSTREAM_MODELS_SECONDS = 30
 # A streamed response Django never started to send (client gone first) is settled after this.
 UNSENT_STREAM_SECONDS = 30
 
@@ -81,8 +77,9 @@ async def _read_body(request) -> bytes:
 class Call:
     """One admitted call on its way: ends exactly once, whatever happens to the request."""
 
-    def __init__(self, admitted: Admitted, started: float):
+    def __init__(self, admitted: Admitted, chat: payload.ChatRequest, started: float):
         self.admitted = admitted
+        self.chat = chat
         self.started = started
         self.reply: upstream.Reply | None = None
         self.relay_started = False
@@ -173,15 +170,17 @@ async def chat_completions(request):
     except Refusal as refusal:
         metrics.call_observe(
             model=chat.model if chat and refusal.code != "model_not_found" else "",
-            status=refusal.status_code,
+            status=200 if refusal.notice else refusal.status_code,
             end_reason=EndReason.REFUSED,
         )
+        if refusal.notice is not None and chat is not None:
+            return notice_response(refusal.notice, chat, refusal.summary)
         return error_response(refusal, refusal.summary)
     except SolarisError as error:
         metrics.call_observe(model="", status=error.status_code, end_reason=EndReason.REFUSED)
         return error_response(error)
     assert chat is not None
-    call = Call(admitted, started)
+    call = Call(admitted, chat, started)
     body = payload.forward_body(
         chat, max_tokens=admitted.max_tokens, user_id=admitted.caller.user.pk
     )
@@ -193,6 +192,17 @@ async def chat_completions(request):
         # The client left before the answer started: the prompt was sent, so it is charged.
         await call.settle(Outcome(EndReason.CLIENT_DISCONNECTED, 499))
         raise
+
+
+def notice_response(
+    notice: notices.Notice, chat: payload.ChatRequest, summary: AccountSummary | None
+) -> HttpResponse:
+    """A refusal answered in band: a chat completion carrying the notice, with the credit headers."""
+    metrics.notice_observe(code=notice.code)
+    response = notices.response(
+        notice, model=chat.model, stream=chat.stream, include_usage=chat.include_usage
+    )
+    return credit_headers(response, summary)
 
 
 async def _forward(call: Call, chat: payload.ChatRequest, body: bytes) -> HttpResponseBase:
@@ -221,11 +231,23 @@ async def _forward(call: Call, chat: payload.ChatRequest, body: bytes) -> HttpRe
 async def _fail(
     call: Call, error: SolarisError, end_reason: str, *, circuit: str = protection.FAILURE
 ) -> HttpResponse:
-    """Nothing was sent to the client: an HTTP error, and the hold released."""
-    summary = await call.settle(
-        Outcome(end_reason, error.status_code, error.code, circuit=circuit), with_summary=True
+    """Nothing was sent to the client: the hold released, and an HTTP error (or, for LiteLLM
+    unreachable or too slow, the notice in band when the caller's integration wants it)."""
+    admitted = call.admitted
+    in_band = notices.in_band(enabled=admitted.caller.notices, code=error.code)
+    outcome = Outcome(
+        EndReason.REFUSED if in_band else end_reason,
+        200 if in_band else error.status_code,
+        error.code,
+        circuit=circuit,
     )
-    return error_response(error, summary)
+    summary = await call.settle(outcome, with_summary=True)
+    if not in_band:
+        return error_response(error, summary)
+    notice = notices.notice_for(
+        error=error, language=admitted.caller.user.language, summary=summary, model=admitted.model
+    )
+    return notice_response(notice, call.chat, summary)
 
 
 async def _complete(call: Call, reply: upstream.Reply) -> HttpResponse:
@@ -327,32 +349,33 @@ async def _relay(call: Call, state: relay.StreamState, head: bytes, *, ended: bo
             metrics.OPEN_STREAMS.dec()
 
 
+def _models_read(
+    *, raw_key: str, email: str | None, librechat_id: str | None
+) -> tuple[list[str], list[str] | None, bool]:
+    allowed = services.models_visible(raw_key=raw_key, email=email, librechat_id=librechat_id)
+    return allowed, *catalog.upstream_models_read()
+
+
 async def models(request):
+    """The models this caller may use: from Solaris's own tables, narrowed to LiteLLM's list when
+    it is known (proxy.catalog); never waits for LiteLLM."""
     if request.method != "GET":
         return error_response(SolarisError("Use GET.", status=405, code="method_not_allowed"))
     try:
-        allowed, upstream_names = await runtime.in_db_thread(services.models_visible)(
+        allowed, served, refresh = await runtime.in_db_thread(_models_read)(
             raw_key=_bearer(request),
             email=request.headers.get(IDENTITY_EMAIL_HEADER),
             librechat_id=request.headers.get(IDENTITY_ID_HEADER),
-            cache_key=UPSTREAM_MODELS_KEY,
         )
-        if upstream_names is None:
-            upstream_names = await upstream.models_list()
-            await sync_to_async(cache.set, thread_sensitive=False)(
-                UPSTREAM_MODELS_KEY, upstream_names, UPSTREAM_MODELS_SECONDS
-            )
     except SolarisError as error:
         return error_response(error)
-    except (upstream.UpstreamUnavailable, upstream.UpstreamTimeout, upstream.UpstreamBroken):
-        return error_response(
-            services.upstream_unavailable(retry_after=settings.SOLARIS_CIRCUIT_OPEN_SECONDS)
-        )
-    served = set(upstream_names)
+    if refresh:
+        catalog.upstream_models_refresh_start()
+    if served is not None:
+        known = set(served)
+        allowed = [name for name in allowed if name in known]
     data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": "solaris"}
-        for name in allowed
-        if name in served
+        {"id": name, "object": "model", "created": 0, "owned_by": "solaris"} for name in allowed
     ]
     return HttpResponse(
         json.dumps({"object": "list", "data": data}), content_type="application/json"

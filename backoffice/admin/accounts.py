@@ -16,7 +16,13 @@ from django.utils.translation import gettext_lazy
 from accounts.models import ApiKey, Integration, LoginLink, User
 from accounts.services import api_key_create, user_reactivate, user_suspend
 from backoffice.admin_tools import credits_text, form_page, require, state_badge
-from backoffice.forms import AddCreditsForm, ApiKeyForm, ChangePlanForm, SuspendForm
+from backoffice.forms import (
+    AddCreditsForm,
+    ApiKeyForm,
+    ChangePlanForm,
+    IntegrationForm,
+    SuspendForm,
+)
 from backoffice.models import GrantRequest
 from backoffice.roles import PRIVILEGE_FIELDS, may_change_account
 from backoffice.selectors import used_percent_of, user_overview, users_with_credits
@@ -391,8 +397,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "name", "auto_provision", "created_at", "last_used_at", "revoked_at"]
+    form = IntegrationForm
+    list_display = [
+        "prefix",
+        "name",
+        "auto_provision",
+        "domains",
+        "provision_plan",
+        "notices_in_band",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+
+    @admin.display(description=gettext_lazy("e-mail domains provisioned"))
+    def domains(self, integration):
+        return ", ".join(integration.provision_domains) or _("any")
 
     def has_add_permission(self, request):
         return False

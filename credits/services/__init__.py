@@ -22,7 +22,12 @@ from credits.services.holds import (
     holds_reap,
 )
 from credits.services.ledger import account_lock
-from credits.services.members import identity_resolve, user_create
+from credits.services.members import (
+    identity_preview,
+    identity_resolve,
+    provisioning_plan,
+    user_create,
+)
 from credits.services.outbox import (
     notification_credit_state,
     notification_credits_refused,
@@ -33,6 +38,7 @@ from credits.services.outbox import (
 from credits.services.plans import (
     add_months,
     cycles_renew,
+    new_member_plan,
     plan_create,
     plan_update,
     subscription_change_plan,
@@ -62,9 +68,11 @@ __all__ = [
     "hold_settle",
     "hold_settle_summarised",
     "holds_reap",
+    "identity_preview",
     "identity_resolve",
     "model_price_set",
     "model_prices_import",
+    "new_member_plan",
     "notification_credit_state",
     "notification_credits_refused",
     "notification_cycle_renewed",
@@ -72,6 +80,7 @@ __all__ = [
     "notification_purchase_requested",
     "plan_create",
     "plan_update",
+    "provisioning_plan",
     "purchase_cancel",
     "purchase_confirm",
     "purchase_refund",

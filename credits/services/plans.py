@@ -28,7 +28,9 @@ def add_months(moment: datetime, months: int = 1) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _plan_for(plan_slug: str | None) -> Plan | None:
+def new_member_plan(*, plan_slug: str | None) -> Plan | None:
+    """The plan a new user is put on: the one named (ValidationError when none has that slug),
+    else the default plan."""
     if plan_slug:
         try:
             return Plan.objects.get(slug=plan_slug)
@@ -63,7 +65,7 @@ def subscription_start(*, user: User, plan_slug: str | None = None) -> Subscript
     existing = Subscription.objects.filter(user=user).first()
     if existing is not None:
         return existing
-    plan = _plan_for(plan_slug)
+    plan = new_member_plan(plan_slug=plan_slug)
     if plan is None:
         return None
     now = timezone.now()

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from accounts.models import User
+from accounts.models import Integration, User
 from accounts.selectors import key_find
 
 
@@ -45,3 +45,36 @@ def test_create_integration_prints_the_key_last(db):
     raw = run("create_integration", "librechat", "--no-auto-provision")[-1]
     integration = key_find(raw_key=raw)
     assert integration.name == "librechat" and integration.auto_provision is False
+    assert integration.notices_in_band is True
+
+
+def test_create_integration_with_its_provisioning_policy(plan):
+    from tests.factories import PlanFactory
+
+    PlanFactory(slug="teste", monthly_allowance=0)
+    out = run(
+        "create_integration",
+        "librechat",
+        "--domains",
+        "Empresa.com.br, filial.com.br",
+        "--plan",
+        "teste",
+        "--no-notices",
+    )
+    assert out[0] == (
+        "Integration librechat (creates unknown users of empresa.com.br, filial.com.br on plan "
+        "teste; refusals as HTTP errors)."
+    )
+    integration = key_find(raw_key=out[-1])
+    assert integration.provision_domains == ["empresa.com.br", "filial.com.br"]
+    assert (integration.provision_plan, integration.notices_in_band) == ("teste", False)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [(["--plan", "nope"], "nope"), (["--domains", "a b.com"], "a b.com")],
+)
+def test_create_integration_refuses_unknown_plans_and_bad_domains(plan, args, error):
+    with pytest.raises(CommandError, match=error):
+        run("create_integration", "librechat", *args)
+    assert not Integration.objects.exists()

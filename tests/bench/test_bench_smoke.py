@@ -72,6 +72,8 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
         for key, cell in cells.items():
             assert cell["ok"] > 0 and cell["errors"] == {}, (key, cell)
             assert cell["p50"] <= cell["p90"] <= cell["p99"], (key, cell)
+    for concurrency, cell in solaris["models"].items():
+        assert cell["ok"] > 0 and cell["errors"] == {}, ("GET /v1/models", concurrency, cell)
     accounting = solaris["accounting"]
     assert accounting["exact"] and accounting["difference"] == 0
     assert accounting["booked"] == accounting["expected"] > 0
@@ -90,3 +92,4 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     assert f"- Solaris ran on: solaris[uvicorn]: {runtime['loop']} loop, " in report
     assert "| solaris[uvicorn] | stream | 4 |" in report
     assert "### Accounting" in report and "difference **0** (exact)" in report
+    assert "### GET /v1/models (LibreChat asks it before every chat call)" in report

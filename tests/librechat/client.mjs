@@ -1,13 +1,15 @@
 // One chat call made the way LibreChat makes it to a custom endpoint: @langchain/openai's ChatOpenAI
-// (LibreChat's model client) over openai@6, streaming with streamUsage off, the user id in `user`
-// and the identity headers of librechat.yaml in `configuration.defaultHeaders`.
+// (LibreChat's model client) over openai@6, streaming with streamUsage off, the user id in `user`,
+// the identity headers of librechat.yaml in `configuration.defaultHeaders`, and LangChain's own
+// retries (up to 6: a 429 with Retry-After <= 60 s and a 503 are tried again, as in LibreChat).
 //
 // Input (stdin, JSON): {baseURL, apiKey, model, messages, headers?, user?, stream? (default
-//   true), tools? (OpenAI function tools), maxTokens?, temperature?}. A message is {role, content}
-//   with role system, user, assistant or tool; an assistant's may carry tool_calls
-//   [{id, name, args}], a tool's answer its tool_call_id.
-// Output (stdout, one JSON line): {ok: true, content, tool_calls, chunks} or
-//   {ok: false, status, error}, where `error` is the error body Solaris answered.
+//   true), tools? (OpenAI function tools), maxTokens?, temperature?, maxRetries? (default:
+//   LangChain's)}. A message is {role, content} with role system, user, assistant or tool; an
+//   assistant's may carry tool_calls [{id, name, args}], a tool's answer its tool_call_id.
+// Output (stdout, one JSON line): {ok: true, content, tool_calls, chunks, elapsed_ms} or
+//   {ok: false, status, error, elapsed_ms}, where `error` is the error body Solaris answered and
+//   `elapsed_ms` the time the client took, retries included.
 import { ChatOpenAI } from "@langchain/openai";
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage } from "@langchain/core/messages";
 
@@ -37,7 +39,7 @@ async function main() {
     streaming: stream,
     streamUsage: false,
     user: spec.user,
-    maxRetries: 0,
+    ...(spec.maxRetries !== undefined ? { maxRetries: spec.maxRetries } : {}),
     ...(spec.maxTokens ? { maxTokens: spec.maxTokens } : {}),
     ...(spec.temperature !== undefined ? { temperature: spec.temperature } : {}),
     configuration: { baseURL: spec.baseURL, defaultHeaders: spec.headers ?? {} },
@@ -66,4 +68,7 @@ async function main() {
   }
 }
 
-process.stdout.write(JSON.stringify(await main()) + "\n");
+const started = performance.now();
+const result = await main();
+result.elapsed_ms = Math.round(performance.now() - started);
+process.stdout.write(JSON.stringify(result) + "\n");

@@ -470,36 +470,3 @@ def test_metrics(faulty, solaris, member, member_key):
         "solaris_upstream_circuit_state 0.0",
     ):
         assert name in text
-
-
-def test_models_with_integration_key(faulty, solaris, member, integration_key):
-    ModelPriceFactory(model="not-upstream", active=True)
-    everyone = httpx.get(
-        f"{solaris.url}/v1/models",
-        headers={
-            "Authorization": f"Bearer {integration_key}",
-            "X-LibreChat-User-Email": "{{LIBRECHAT_USER_EMAIL}}",
-        },
-    ).json()
-    names = [item["id"] for item in everyone["data"]]
-    assert "fault-ok" in names and "not-upstream" not in names
-    plan = member.subscription.plan
-    plan.all_models, plan.allowed_models = False, ["fault-ok"]
-    plan.save()
-    mine = sdk(
-        solaris, integration_key, default_headers={"X-LibreChat-User-Email": member.email}
-    ).models.list()
-    assert [model.id for model in mine] == ["fault-ok"]
-    revoked = httpx.get(
-        f"{solaris.url}/v1/models", headers={"Authorization": "Bearer sol-int-wrong"}
-    )
-    assert revoked.status_code == 401
-
-
-def test_models_when_upstream_is_down(faulty, solaris, member_key, settings):
-    settings.LITELLM_BASE_URL = "http://127.0.0.1:1"
-    response = httpx.get(
-        f"{solaris.url}/v1/models", headers={"Authorization": f"Bearer {member_key}"}
-    )
-    assert response.status_code == 503
-    assert error_of(response)["code"] == "upstream_unavailable"

@@ -8,6 +8,7 @@ from io import StringIO
 import httpx
 import openai
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 
 from accounts.services import api_key_create
@@ -15,6 +16,7 @@ from credits.models import Hold, LedgerEntry
 from credits.pricing import cost
 from credits.selectors import account_summary
 from credits.services import credits_adjust
+from proxy import catalog
 from proxy.models import CallRecord
 from tests.factories import UserFactory
 from tests.proxy.fault_upstream import wait_until
@@ -185,6 +187,9 @@ def test_models_is_plan_priced_and_upstream(via_litellm, solaris, member, member
     from tests.factories import ModelPriceFactory
 
     ModelPriceFactory(model="priced-but-not-upstream", active=True)
+    # The first answer starts reading LiteLLM's list in the background (proxy.catalog).
+    assert "priced-but-not-upstream" in {m.id for m in sdk(solaris, member_key).models.list()}
+    wait_until(lambda: cache.get(catalog.KEY))
     ids = {model.id for model in sdk(solaris, member_key).models.list()}
     assert ids == {
         "mock-gpt",
