@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import MeView
 from backoffice.views import dashboard
+from kernel.permissions import StaffUnlessDebug
 from monitoring import health
 from monitoring.views import metrics_view
 
@@ -13,8 +14,16 @@ urlpatterns = [
     path("api/v1/me", MeView.as_view(), name="api-me"),
     path("api/v1/admin/", include("backoffice.urls")),
     path("api/v1/payments/", include("payments.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/schema/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-docs"),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(permission_classes=[StaffUnlessDebug]),
+        name="schema",
+    ),
+    path(
+        "api/schema/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[StaffUnlessDebug]),
+        name="schema-docs",
+    ),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
