@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from kernel.client_ip import networks_parse
+from kernel.throttle import rate_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_ratelimit",
     "accounts",
     "credits",
     "proxy",
@@ -133,6 +135,9 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The embedded default serves from one process, so its local-memory cache is the one every
+    # throttle counts in; django-ratelimit's check asks for a cache shared by processes (Redis).
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -297,6 +302,17 @@ SOLARIS_TRUSTED_PROXIES = _checked(
     "SOLARIS_TRUSTED_PROXIES",
     lambda values: networks_parse(values, setting="SOLARIS_TRUSTED_PROXIES"),
     env.list("SOLARIS_TRUSTED_PROXIES", default=[]),
+)
+# Throttles (kernel/throttle.py, docs/security.md): "N/period", counted per who and client address;
+# reaching N locks that pair out for one period.
+SOLARIS_THROTTLE_SIGN_IN = _checked(
+    "SOLARIS_THROTTLE_SIGN_IN", rate_parse, env.str("SOLARIS_THROTTLE_SIGN_IN", default="10/15m")
+)
+SOLARIS_THROTTLE_EMAIL = _checked(
+    "SOLARIS_THROTTLE_EMAIL", rate_parse, env.str("SOLARIS_THROTTLE_EMAIL", default="5/h")
+)
+SOLARIS_THROTTLE_REQUESTS = _checked(
+    "SOLARIS_THROTTLE_REQUESTS", rate_parse, env.str("SOLARIS_THROTTLE_REQUESTS", default="30/h")
 )
 # /metrics (monitoring/views.py): a bearer token, or client addresses, allowed to read it. With
 # neither it is open in DEBUG (the embedded default) and closed otherwise.

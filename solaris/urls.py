@@ -7,6 +7,7 @@ from backoffice.views import dashboard
 from kernel.permissions import StaffUnlessDebug
 from monitoring import health
 from monitoring.views import metrics_view
+from portal.views import sign_in_throttled
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -25,6 +26,8 @@ urlpatterns = [
         name="schema-docs",
     ),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="admin-dashboard"),
+    # The admin's sign-in form, throttled as /entrar/ is (docs/security.md).
+    path("admin/login/", sign_in_throttled(admin.site.login)),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path("", include("portal.urls")),

@@ -1,5 +1,6 @@
 """Solaris served as production serves it (scripts/serve.sh, uvicorn): no token in any log line,
-with the access log off (production's command) or turned on."""
+with the access log off (production's command) or turned on; and a sign-in lockout that holds
+across server processes (the count lives in Redis, not in a process)."""
 
 import os
 import re
@@ -19,6 +20,7 @@ from tests.solaris.test_serving import production_command, with_option
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+PASSWORD = "senha-forte-123"
 SECRET_KEY = "served-test-" + "Qw3Er5Ty7Ui9Op1As2Df4Gh6Jk8Lz0Xc" * 2
 
 
@@ -130,3 +132,26 @@ def test_an_access_log_turned_on_is_redacted(served, plan):
     assert re.search(r'"GET /entrar/link/\*\*\*\?next=/conta/ HTTP/1\.1" 200', output), output
     assert '"GET /senha/*** HTTP/1.1" 200' in output
     assert '"GET /api/v1/me/balance?token=eyJ*** HTTP/1.1" 401' in output
+
+
+def sign_in(server: Served, email: str, password: str) -> httpx.Response:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        form = client.get("/entrar/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="(\w+)"', form.text).group(1)
+        return client.post(
+            "/entrar/", data={"username": email, "password": password, "csrfmiddlewaretoken": token}
+        )
+
+
+@pytest.mark.redis
+def test_a_lockout_holds_across_server_processes(served, plan):
+    UserFactory(email="ana@example.com", password=PASSWORD)
+    first, second = served("first"), served("second")
+    answers = [
+        sign_in((first, second)[n % 2], "ana@example.com", "wrong").status_code for n in range(10)
+    ]
+    # Five failures on each process: the tenth, wherever it lands, locks the pair out.
+    assert answers == [200] * 9 + [429]
+    for server in (first, second):
+        refused = sign_in(server, "ana@example.com", PASSWORD)
+        assert refused.status_code == 429 and "Tente novamente" in refused.text

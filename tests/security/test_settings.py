@@ -68,6 +68,8 @@ def test_hsts_is_on_by_default_for_an_https_public_url():
     [
         ("SOLARIS_TRUSTED_PROXIES", "10.0.0.0/8,nginx"),
         ("SOLARIS_METRICS_ALLOWED_IPS", "10.0.0.300"),
+        ("SOLARIS_THROTTLE_SIGN_IN", "ten per minute"),
+        ("SOLARIS_THROTTLE_EMAIL", "0/h"),
     ],
 )
 def test_a_bad_value_refuses_to_start_naming_its_setting(name, value):
