@@ -230,11 +230,23 @@ def login_link_request(request):
     return render(request, "registration/login_link_request.html", {"form": form})
 
 
+def _email_masked(email: str) -> str:
+    """`ma***@example.com`: enough for its owner to recognise, not the whole address."""
+    local, _at, domain = email.partition("@")
+    return f"{local[: 2 if len(local) > 3 else 1]}***@{domain}"
+
+
 def login_link_use(request, token: str):
-    """GET shows a button (mail scanners follow links; they must not spend it); POST signs in."""
-    link = LoginLink.objects.filter(
-        token_hash=keys.hash_key(token), used_at__isnull=True, expires_at__gt=timezone.now()
-    ).first()
+    """GET shows whose account the link opens and a button; only the POST (CSRF-checked) signs in.
+    Mail scanners that follow links do not spend it, and a link someone else sent cannot sign a
+    person into the sender's account without their seeing whose it is (login CSRF)."""
+    link = (
+        LoginLink.objects.select_related("user")
+        .filter(
+            token_hash=keys.hash_key(token), used_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        .first()
+    )
     if request.method == "POST":
         user = login_link_consume(raw_token=token)
         if user is not None:
@@ -247,7 +259,7 @@ def login_link_use(request, token: str):
     return render(
         request,
         "registration/login_link_use.html",
-        {"autosubmit": link.channel == LoginLink.Channel.LIBRECHAT, "next": _safe_next(request)},
+        {"account": _email_masked(link.user.email), "next": _safe_next(request)},
     )
 
 
