@@ -11,6 +11,7 @@ from django.urls import reverse
 from accounts.services import api_key_create, login_link_create
 from kernel.logging import JsonFormatter, SecretFilter, mask
 from kernel.middleware import CONTENT_SECURITY_POLICY
+from tests.conftest import ROOT
 from tests.factories import CreditPackageFactory, UserFactory
 
 TOKEN = "metrics-token-0123456789abcdef"
@@ -159,3 +160,17 @@ def test_sign_in_tokens_never_reach_a_log_line(client, plan, caplog):
 )
 def test_what_the_log_mask_hides(text, masked):
     assert mask(text) == masked
+
+
+@pytest.mark.parametrize(
+    "path", ["docker-compose.yml", "README.md", "scripts/dev.sh", "docs/operations.md"]
+)
+def test_every_documented_server_command_runs_without_an_access_log(path):
+    text = (ROOT / path).read_text().replace("\\\n", " ")
+    commands = [
+        line
+        for line in text.replace("sh\nscripts", "sh scripts").splitlines()
+        if "scripts/serve.sh --host" in line
+    ]
+    assert commands, path
+    assert all("--no-access-log" in command for command in commands), commands
