@@ -29,10 +29,10 @@ PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def rate_parse(rate: str) -> tuple[int, int]:
     """(limit, period in seconds) of a rate such as `10/15m`; ValueError for anything else."""
     match = RATE.fullmatch(rate.strip())
-    if match is None or match.group(2) == "0":
+    period = int(match.group(2) or 1) * PERIOD_SECONDS[match.group(3)] if match else 0
+    if match is None or period == 0:
         raise ValueError(f"{rate!r} is not a rate such as 10/15m (a count per s, m, h or d).")
-    count, multiplier, unit = match.groups()
-    return int(count), int(multiplier or 1) * PERIOD_SECONDS[unit]
+    return int(match.group(1)), period
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Throttle:
 
     @property
     def rate(self) -> str:
-        return getattr(settings, self.setting)
+        return getattr(settings, self.setting).strip()
 
 
 # Failed password sign-ins (/entrar/, /admin/login/), per e-mail typed and client.
