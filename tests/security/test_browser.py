@@ -2,11 +2,13 @@
 with no violation reported (no inline script or style, nothing from elsewhere)."""
 
 import os
+from datetime import timedelta
 
 import pytest
 
+from accounts.services import login_link_create
 from tests.factories import CreditPackageFactory, UserFactory
-from tests.portal.test_browser import CHROMIUM_ARGS, DESKTOP, PASSWORD
+from tests.portal.test_browser import CHROMIUM_ARGS, DESKTOP, PASSWORD, shot
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -40,9 +42,7 @@ def page():
         browser.close()
 
 
-def visit(page, url: str) -> None:
-    response = page.goto(url)
-    assert response.status == 200, url
+def csp_kept(page, response, url: str) -> None:
     assert "script-src 'self'" in response.headers["content-security-policy"], url
     page.wait_for_load_state("load")
     violations = page.evaluate("window.__csp")
@@ -50,6 +50,12 @@ def visit(page, url: str) -> None:
     assert violations == [] and refused == [], (url, violations, refused)
     # Style attributes are inline styles too: none is left to be refused.
     assert page.evaluate("document.querySelectorAll('[style]').length") == 0, url
+
+
+def visit(page, url: str) -> None:
+    response = page.goto(url)
+    assert response.status == 200, url
+    csp_kept(page, response, url)
 
 
 def test_the_portal_pages_break_no_rule_of_their_policy(page, live_server, plan, settings):
@@ -65,3 +71,22 @@ def test_the_portal_pages_break_no_rule_of_their_policy(page, live_server, plan,
     page.wait_for_url(f"{live_server.url}/conta/")
     for path in ("/conta/", "/conta/chaves/", "/conta/comprar/", f"/conta/comprar/{package.pk}/"):
         visit(page, live_server.url + path)
+
+
+def test_the_sign_in_link_page_and_the_lockout_page(page, live_server, plan, settings):
+    settings.SOLARIS_THROTTLE_SIGN_IN = "2/15m"
+    ana = UserFactory(email="ana.souza@example.com", password=PASSWORD)
+    _link, raw = login_link_create(user=ana, channel="librechat", ttl=timedelta(minutes=2))
+    visit(page, f"{live_server.url}/entrar/link/{raw}/")
+    assert page.locator("#login-link-account").inner_text() == "an***@example.com"
+    shot(page, "sign-in-link")
+    page.goto(f"{live_server.url}/entrar/")
+    for _attempt in range(2):
+        page.fill("#id_username", ana.email)
+        page.fill("#id_password", "wrong")
+        with page.expect_response(f"{live_server.url}/entrar/") as answer:
+            page.click("button[type=submit].primary")
+    assert answer.value.status == 429
+    csp_kept(page, answer.value, "/entrar/ (locked out)")
+    assert "Tente novamente às" in page.locator("#try-again").inner_text()
+    shot(page, "sign-in-locked-out")
