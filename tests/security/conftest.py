@@ -1,6 +1,11 @@
 import pytest
 from django.core.cache import cache
 
+from tests.portal.test_browser import (  # noqa: F401  (Chromium fixtures, shared with the portal's)
+    browser,
+    context,
+)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():

@@ -8,7 +8,7 @@ import pytest
 
 from accounts.services import login_link_create
 from tests.factories import CreditPackageFactory, UserFactory
-from tests.portal.test_browser import CHROMIUM_ARGS, DESKTOP, PASSWORD, shot
+from tests.portal.test_browser import PASSWORD, shot
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -24,22 +24,13 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 @pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(viewport=DESKTOP, locale="pt-BR")
-        context.set_default_timeout(10_000)
-        context.add_init_script(VIOLATIONS_RECORDED)
-        page = context.new_page()
-        console = []
-        page.on("console", lambda message: console.append(message.text))
-        page.console_messages = console
-        yield page
-        browser.close()
+def page(context, live_server):
+    context.add_init_script(VIOLATIONS_RECORDED)
+    page = context.new_page()
+    console = []
+    page.on("console", lambda message: console.append(message.text))
+    page.console_messages = console
+    return page
 
 
 def csp_kept(page, response, url: str) -> None:
