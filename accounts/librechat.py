@@ -21,7 +21,10 @@ from kernel.errors import InvalidApiKey
 
 
 def librechat_user_from_token(*, token: str) -> User:
-    """The Solaris user of a valid LibreChat token: by librechat_id, then by e-mail; else 401."""
+    """The Solaris user of a valid LibreChat token: by librechat_id, then by e-mail; else 401.
+
+    A token whose id names another LibreChat user than the one its e-mail's Solaris user is linked
+    to is refused (401): the e-mail alone never opens an account linked to someone else."""
     secret = settings.LIBRECHAT_JWT_SECRET
     if not secret:
         raise InvalidApiKey(_("LibreChat sign-in is not configured on this server."))
@@ -45,6 +48,11 @@ def librechat_user_from_token(*, token: str) -> User:
     user = user_find(librechat_id=librechat_id) if librechat_id else None
     if user is None and email:
         user = user_find(email=email)
+        # The e-mail's user is another LibreChat user than the token's: not the bearer's account.
+        if user is not None and librechat_id and user.librechat_id not in (None, "", librechat_id):
+            raise InvalidApiKey(
+                _("This LibreChat token's user id and e-mail belong to different accounts.")
+            )
         if user is not None:
             user_librechat_link(user=user, librechat_id=librechat_id)
     if user is None:

@@ -2,7 +2,9 @@ import re
 import uuid
 
 from asgiref.sync import iscoroutinefunction
+from django.conf import settings
 from django.utils.decorators import sync_and_async_middleware
+from django.utils.deprecation import MiddlewareMixin
 
 from kernel.request_context import request_id_var
 
@@ -45,3 +47,29 @@ def RequestIdMiddleware(get_response):
             return response
 
     return middleware
+
+
+# The end-user pages load only their own scripts, styles and images (and data: images, the PIX QR
+# code), are never framed, and post only to Solaris.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'"
+)
+# Django's admin and the Swagger UI bring inline code of their own.
+CSP_EXEMPT_PREFIXES = ("/admin/", "/api/schema/")
+
+
+class ContentSecurityPolicyMiddleware(MiddlewareMixin):
+    """Content-Security-Policy on every HTML page but the admin's and the API docs'."""
+
+    def process_response(self, request, response):
+        # DEBUG's technical 404 and 500 pages style themselves inline.
+        debug_page = settings.DEBUG and response.status_code in (404, 500)
+        if (
+            response.get("Content-Type", "").startswith("text/html")
+            and not request.path.startswith(CSP_EXEMPT_PREFIXES)
+            and not debug_page
+            and "Content-Security-Policy" not in response
+        ):
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response

@@ -9,13 +9,13 @@ import logging
 import smtplib
 import uuid
 from datetime import timedelta
+from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.paginator import Paginator
@@ -24,8 +24,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone, translation
+from django.utils.decorators import method_decorator
+from django.utils.formats import time_format
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -43,6 +46,16 @@ from credits.models import CreditPackage, LedgerEntry
 from credits.selectors import account_summary, statement
 from credits.services import purchase_request
 from kernel.errors import SolarisError
+from kernel.throttle import (
+    EMAIL,
+    PURCHASE,
+    SIGN_IN,
+    SIGN_IN_LINK,
+    Lockout,
+    throttle_count,
+    throttle_locked,
+    throttle_take,
+)
 from payments.models import Payment
 from payments.selectors import purchase_get, purchase_payload
 from payments.services import (
@@ -65,7 +78,7 @@ from portal.forms import (
 logger = logging.getLogger(__name__)
 
 CALLS_PER_PAGE = 25
-LOGIN_LINK_REQUESTS_PER_HOUR = 5
+PURCHASES_THROTTLED = gettext_lazy("Too many purchase requests from your connection.")
 
 
 def user_language(view):
@@ -86,13 +99,80 @@ def account_page(view):
     return login_required(user_language(view))
 
 
+# --- throttles (docs/security.md) ---
+
+
+def _try_again(lockout: Lockout) -> str:
+    at = time_format(timezone.localtime(lockout.until_at), "H:i")
+    return ngettext(
+        "Try again at %(time)s (in %(minutes)d minute).",
+        "Try again at %(time)s (in %(minutes)d minutes).",
+        lockout.minutes,
+    ) % {"time": at, "minutes": lockout.minutes}
+
+
+def _throttled_page(request, lockout: Lockout, message: str) -> HttpResponse:
+    context = {"message": message, "try_again": _try_again(lockout)}
+    response = render(request, "registration/throttled.html", context, status=429)
+    response["Retry-After"] = str(lockout.retry_after)
+    return response
+
+
+def _throttled_error(lockout: Lockout, message: str) -> SolarisError:
+    return SolarisError(
+        f"{message} {_try_again(lockout)}",
+        status=429,
+        code="rate_limit_exceeded",
+        type="rate_limit_error",
+        headers={"Retry-After": str(lockout.retry_after)},
+    )
+
+
+def sign_in_throttled(view):
+    """The password forms (/entrar/, /admin/login/): a failed sign-in counts for the e-mail typed
+    and the client's address; once they are locked out the password is not even checked."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        who = str(request.POST.get("username", "")).strip().lower()
+        lockout = throttle_locked(request=request, throttle=SIGN_IN, who=who)
+        if lockout is None:
+            response = view(request, *args, **kwargs)
+            # Django's sign-in views redirect on success and show the form again otherwise.
+            if response.status_code in (301, 302):
+                return response
+            lockout = throttle_count(request=request, throttle=SIGN_IN, who=who)
+            if lockout is None:
+                return response
+        message = _(
+            "Too many failed sign-ins for this e-mail from your connection: signing in is paused "
+            "for your safety."
+        )
+        return _throttled_page(request, lockout, message)
+
+    return wrapped
+
+
 # --- sign-in ---
 
 
+@method_decorator(sign_in_throttled, name="dispatch")
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+
+def _email_throttled(request, email: str) -> HttpResponse | None:
+    """The lockout page when too many e-mails went to `email` from this client; the same for
+    addresses Solaris knows and does not know, so it tells nobody which are users."""
+    lockout = throttle_take(request=request, throttle=EMAIL, who=email)
+    if lockout is None:
+        return None
+    message = _("Too many e-mails were asked for this address from your connection.")
+    return _throttled_page(request, lockout, message)
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -100,6 +180,10 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
     success_url = reverse_lazy("portal:password-reset-done")
+
+    def form_valid(self, form):
+        throttled = _email_throttled(self.request, form.cleaned_data["email"].strip().lower())
+        return throttled or super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
@@ -111,19 +195,16 @@ def _login_link_url(raw_token: str) -> str:
     return selectors.public_url(reverse("portal:login-link-use", args=[raw_token]))
 
 
-def _login_link_throttled(email: str) -> bool:
-    counter = f"portal:login-link:{keys.hash_key(email)}"
-    cache.add(counter, 0, timeout=3600)
-    return cache.incr(counter) > LOGIN_LINK_REQUESTS_PER_HOUR
-
-
 def login_link_request(request):
     """E-mail a single-use sign-in link; the answer never reveals whether the e-mail is known."""
     form = LoginLinkRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"].strip().lower()
+        throttled = _email_throttled(request, email)
+        if throttled is not None:
+            return throttled
         user = user_find(email=email)
-        if user is not None and user.is_active and not _login_link_throttled(email):
+        if user is not None and user.is_active:
             ttl = timedelta(minutes=settings.SOLARIS_LOGIN_LINK_TTL_MINUTES)
             _link, raw = login_link_create(user=user, channel=LoginLink.Channel.EMAIL, ttl=ttl)
             context = {
@@ -149,11 +230,23 @@ def login_link_request(request):
     return render(request, "registration/login_link_request.html", {"form": form})
 
 
+def _email_masked(email: str) -> str:
+    """`ma***@example.com`: enough for its owner to recognise, not the whole address."""
+    local, _at, domain = email.partition("@")
+    return f"{local[: 2 if len(local) > 3 else 1]}***@{domain}"
+
+
 def login_link_use(request, token: str):
-    """GET shows a button (mail scanners follow links; they must not spend it); POST signs in."""
-    link = LoginLink.objects.filter(
-        token_hash=keys.hash_key(token), used_at__isnull=True, expires_at__gt=timezone.now()
-    ).first()
+    """GET shows whose account the link opens and a button; only the POST (CSRF-checked) signs in.
+    Mail scanners that follow links do not spend it, and a link someone else sent cannot sign a
+    person into the sender's account without their seeing whose it is (login CSRF)."""
+    link = (
+        LoginLink.objects.select_related("user")
+        .filter(
+            token_hash=keys.hash_key(token), used_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        .first()
+    )
     if request.method == "POST":
         user = login_link_consume(raw_token=token)
         if user is not None:
@@ -166,7 +259,7 @@ def login_link_use(request, token: str):
     return render(
         request,
         "registration/login_link_use.html",
-        {"autosubmit": link.channel == LoginLink.Channel.LIBRECHAT, "next": _safe_next(request)},
+        {"account": _email_masked(link.user.email), "next": _safe_next(request)},
     )
 
 
@@ -345,6 +438,9 @@ def purchase_confirm(request, package_id: int):
     package = get_object_or_404(CreditPackage, pk=package_id, active=True)
     form = PurchaseRequestForm(request.POST or None, initial={"package": package})
     if request.method == "POST" and form.is_valid():
+        lockout = throttle_take(request=request, throttle=PURCHASE, who=str(request.user.pk))
+        if lockout is not None:
+            return _throttled_page(request, lockout, str(PURCHASES_THROTTLED))
         try:
             # The one place the portal requests a purchase (the admins' notification hooks here).
             purchase = purchase_request(
@@ -470,6 +566,9 @@ class PurchasesView(WidgetCorsMixin, APIView):
     def post(self, request):
         serializer = PurchaseStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        lockout = throttle_take(request=request, throttle=PURCHASE, who=str(request.user.pk))
+        if lockout is not None:
+            raise _throttled_error(lockout, str(PURCHASES_THROTTLED))
         try:
             checkout = purchase_checkout(
                 user=request.user, package=serializer.validated_data["package"]
@@ -552,6 +651,11 @@ class WidgetLoginLinkView(WidgetCorsMixin, APIView):
     def post(self, request):
         # The body first: a request whose body cannot be read leaves no link behind.
         target = _widget_next(request.data)
+        lockout = throttle_take(request=request, throttle=SIGN_IN_LINK, who=str(request.user.pk))
+        if lockout is not None:
+            raise _throttled_error(
+                lockout, _("Too many sign-in links asked for from your connection.")
+            )
         ttl = timedelta(seconds=settings.SOLARIS_WIDGET_LINK_TTL_SECONDS)
         _link, raw = login_link_create(
             user=request.user, channel=LoginLink.Channel.LIBRECHAT, ttl=ttl

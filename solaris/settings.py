@@ -7,8 +7,16 @@ console e-mail. DATABASE_URL, REDIS_URL and EMAIL_URL switch each part to its pr
 from pathlib import Path
 
 import environ
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from kernel.client_ip import networks_parse
+from kernel.throttle import rate_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -24,6 +32,18 @@ PLACEHOLDER_SECRET_KEY = "insecure-solaris-placeholder-change-me"
 SECRET_KEY = env.str("SECRET_KEY", default=PLACEHOLDER_SECRET_KEY)
 if SECRET_KEY == PLACEHOLDER_SECRET_KEY and not DEBUG:
     raise ImproperlyConfigured("SECRET_KEY must be set to a random value when DEBUG is off.")
+# Signed sessions, password reset links and CSRF tokens are only as strong as the key: the rule of
+# Django's own deployment check (security.W009), refused at start instead of warned about.
+if not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    or SECRET_KEY.startswith(SECRET_KEY_INSECURE_PREFIX)
+):
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is too weak for DEBUG off: use at least {SECRET_KEY_MIN_LENGTH} random "
+        f"characters, at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} of them different, e.g. "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -38,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_ratelimit",
     "accounts",
     "credits",
     "proxy",
@@ -51,6 +72,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "kernel.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "kernel.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,6 +135,9 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The embedded default serves from one process, so its local-memory cache is the one every
+    # throttle counts in; django-ratelimit's check asks for a cache shared by processes (Redis).
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -267,6 +292,43 @@ SOLARIS_WIDGET_ALLOWED_ORIGINS = env.list("SOLARIS_WIDGET_ALLOWED_ORIGINS", defa
 # Single-use sign-in links: e-mailed ones live minutes, the widget's are used at once.
 SOLARIS_LOGIN_LINK_TTL_MINUTES = env.int("SOLARIS_LOGIN_LINK_TTL_MINUTES", default=15)
 SOLARIS_WIDGET_LINK_TTL_SECONDS = env.int("SOLARIS_WIDGET_LINK_TTL_SECONDS", default=120)
+
+
+def _checked(name: str, parse, value):
+    """`value` if `parse` accepts it; else refuse to start, naming the setting."""
+    try:
+        parse(value)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: {error}") from None
+    return value
+
+
+# The reverse proxies whose X-Forwarded-For names the client (kernel/client_ip.py); never trusted
+# from anyone else.
+SOLARIS_TRUSTED_PROXIES = _checked(
+    "SOLARIS_TRUSTED_PROXIES",
+    lambda values: networks_parse(values, setting="SOLARIS_TRUSTED_PROXIES"),
+    env.list("SOLARIS_TRUSTED_PROXIES", default=[]),
+)
+# Throttles (kernel/throttle.py, docs/security.md): "N/period", counted per who and client address;
+# reaching N locks that pair out for one period.
+SOLARIS_THROTTLE_SIGN_IN = _checked(
+    "SOLARIS_THROTTLE_SIGN_IN", rate_parse, env.str("SOLARIS_THROTTLE_SIGN_IN", default="10/15m")
+)
+SOLARIS_THROTTLE_EMAIL = _checked(
+    "SOLARIS_THROTTLE_EMAIL", rate_parse, env.str("SOLARIS_THROTTLE_EMAIL", default="5/h")
+)
+SOLARIS_THROTTLE_REQUESTS = _checked(
+    "SOLARIS_THROTTLE_REQUESTS", rate_parse, env.str("SOLARIS_THROTTLE_REQUESTS", default="30/h")
+)
+# /metrics (monitoring/views.py): a bearer token, or client addresses, allowed to read it. With
+# neither it is open in DEBUG (the embedded default) and closed otherwise.
+SOLARIS_METRICS_TOKEN = env.str("SOLARIS_METRICS_TOKEN", default="")
+SOLARIS_METRICS_ALLOWED_IPS = _checked(
+    "SOLARIS_METRICS_ALLOWED_IPS",
+    lambda values: networks_parse(values, setting="SOLARIS_METRICS_ALLOWED_IPS"),
+    env.list("SOLARIS_METRICS_ALLOWED_IPS", default=[]),
+)
 # PIX through Mercado Pago (docs/payments.md); without the access token purchases stay manual.
 MERCADOPAGO_ACCESS_TOKEN = env.str("MERCADOPAGO_ACCESS_TOKEN", default="")
 MERCADOPAGO_WEBHOOK_SECRET = env.str("MERCADOPAGO_WEBHOOK_SECRET", default="")
@@ -280,6 +342,8 @@ MERCADOPAGO_WEBHOOK_TOLERANCE_SECONDS = env.int(
     "MERCADOPAGO_WEBHOOK_TOLERANCE_SECONDS", default=300
 )
 
+# dictConfig, then the secret filter on the web server's own loggers (kernel/logging.py).
+LOGGING_CONFIG = "kernel.logging.logging_configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -294,6 +358,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Only through the JSON handler: Django's own (plain text in DEBUG, mail to ADMINS) would
+        # print request paths unmasked.
+        "django": {"handlers": [], "level": "INFO"},
         "django.server": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
@@ -303,4 +370,12 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips the client's): only when
+# said so, otherwise any caller could claim https.
+if env.bool("SOLARIS_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS (sent on https requests only): on by default when the public address is https.
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS",
+    default=31_536_000 if SOLARIS_PUBLIC_URL.startswith("https://") else 0,
+)

@@ -71,6 +71,13 @@ def _lookup_caches_empty():
     lookups_changed()
 
 
+@pytest.fixture(autouse=True)
+def _metrics_readable_from_loopback(settings):
+    """Tests read /metrics from this host as a Prometheus on the loopback would: through the
+    allow-list production can configure (tests/monitoring/test_access.py tests the rule itself)."""
+    settings.SOLARIS_METRICS_ALLOWED_IPS = ["127.0.0.1"]
+
+
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"

@@ -47,6 +47,4 @@
       form.setAttribute("data-sent", "1");
     });
   });
-  var auto = document.querySelector("form[data-autosubmit]");
-  if (auto) { auto.submit(); }
 })();

@@ -280,7 +280,8 @@ def test_openapi_schema_validates(tmp_path):
     assert "SolarisApiKey" in text
 
 
-def test_schema_endpoint_and_offline_docs(client, db):
+def test_schema_endpoint_and_offline_docs(admin_client):
+    client = admin_client  # staff only when DEBUG is off (tests/security/test_hardening.py)
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200 and "/api/v1/admin/grants" in schema.content.decode()
     html = client.get("/api/schema/docs/").content.decode()

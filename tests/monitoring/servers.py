@@ -5,6 +5,7 @@ import contextlib
 import glob
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,10 +30,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+def _get(url: str, timeout: float = 5, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=timeout) as response:
+        with opener.open(
+            urllib.request.Request(url, headers=headers or {}), timeout=timeout
+        ) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -66,6 +69,8 @@ class Workers:
         self.workers = workers
         self.metrics_dir = tmp_path / "metrics"
         self.log = tmp_path / "serve.log"
+        # /metrics is closed to anyone without it when DEBUG is off (the PostgreSQL run).
+        self.metrics_token = secrets.token_urlsafe(32)
         self.env = {
             key: value
             for key, value in os.environ.items()
@@ -78,6 +83,7 @@ class Workers:
             SECRET_KEY=os.environ.get("SECRET_KEY", "monitoring-test-" + "x" * 40),
             ALLOWED_HOSTS="127.0.0.1",
             SOLARIS_LOOKUP_CACHE_SECONDS="0",
+            SOLARIS_METRICS_TOKEN=self.metrics_token,
             **env,
         )
         self.process: subprocess.Popen | None = None
@@ -127,7 +133,9 @@ class Workers:
         return totals
 
     def scrape(self) -> str:
-        status, body = _get(f"{self.url}/metrics")
+        status, body = _get(
+            f"{self.url}/metrics", headers={"Authorization": f"Bearer {self.metrics_token}"}
+        )
         assert status == 200, body[:500]
         return body.decode()
 

@@ -52,6 +52,16 @@ def rules_for_test(tmp_path) -> str:
     return str(path)
 
 
+def shipped_authorization(tmp_path, token: str) -> dict:
+    """ops/prometheus/prometheus.yml's authorization of the solaris job, its credentials file (the
+    compose secret) written here."""
+    config = yaml.safe_load((ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    path = tmp_path / "solaris_metrics_token"
+    path.write_text(token + "\n")
+    return {**job["authorization"], "credentials_file": str(path)}
+
+
 @pytest.fixture
 def stack(tmp_path, litellm, transactional_db):
     base_url, master_key = litellm
@@ -81,6 +91,7 @@ def stack(tmp_path, litellm, transactional_db):
                 {
                     "job_name": "solaris",
                     "static_configs": [{"targets": [f"127.0.0.1:{workers.port}"]}],
+                    "authorization": shipped_authorization(tmp_path, workers.metrics_token),
                 }
             ],
         },

@@ -176,7 +176,10 @@ def test_widget_login_link_signs_in_once(client, user, librechat, settings):
     assert link.channel == "librechat"
     assert (link.expires_at - link.created_at).total_seconds() == pytest.approx(120, abs=1)
     page = client.get(f"{url.path}?{url.query}")
-    assert page.status_code == 200 and page.context["autosubmit"] is True
+    # It says whose account it opens and waits for the click: opening it signs nobody in.
+    assert page.status_code == 200 and page.context["account"] == "a***@example.com"
+    assert "data-autosubmit" not in page.content.decode()
+    assert client.get(reverse("portal:statement")).status_code == 302
     signed = client.post(f"{url.path}?{url.query}")
     assert signed.status_code == 302 and signed["Location"] == "/conta/comprar/"
     assert client.get(reverse("portal:statement")).status_code == 200

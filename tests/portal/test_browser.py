@@ -255,6 +255,11 @@ def test_widget_statement_link_signs_the_librechat_user_in(
     with page.context.expect_page() as opened:
         page.locator("#solaris-widget .p a").first.click()
     statement = opened.value
+    # The link's page names the account and waits for the click (no sign-in on opening it).
+    statement.locator("#login-link-account").wait_for()
+    assert statement.locator("#login-link-account").inner_text() == "a***@example.com"
+    assert User.objects.get(pk=seeded.pk).login_links.get().used_at is None
+    statement.locator("#login-link-continue").click()
     statement.wait_for_url(re.compile(r"/conta/$"))
     assert statement.locator("#available").inner_text() == "100.000"
     assert "token" not in statement.url and "ey" not in urlparse(statement.url).query

@@ -55,7 +55,10 @@ def test_web_serves_the_asgi_application():
     web = compose()["services"]["web"]
     assert "exec sh scripts/serve.sh --host 0.0.0.0 --port 8000 --workers 2" in web["command"]
     serve = (ROOT / "scripts" / "serve.sh").read_text()
-    assert '-m uvicorn solaris.asgi:application --http solaris.serving:HTTPProtocol "$@"' in serve
+    assert (
+        "-m uvicorn solaris.asgi:application --http solaris.serving:HTTPProtocol "
+        '--no-proxy-headers "$@"'
+    ) in serve
     assert set(web["depends_on"]) >= {"postgres", "redis", "litellm"}
 
 

@@ -36,10 +36,10 @@ SOLARIS_VARS = {
 }
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess:
+def load_settings(*, probe: str = PROBE, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in SOLARIS_VARS}
     clean.update(env, DJANGO_SETTINGS_MODULE="solaris.settings")
-    code = "import django; django.setup()\n" + PROBE
+    code = "import django; django.setup()\n" + probe
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -72,7 +72,7 @@ def test_database_and_redis_urls_switch_to_production_services():
         DATABASE_URL="postgres://solaris:pw@db.internal:5432/solaris",
         REDIS_URL="redis://cache.internal:6379/1",
         EMAIL_URL="smtp://mailer.internal:1025",
-        SECRET_KEY="a-real-random-secret",
+        SECRET_KEY="a-real-random-secret-" + "0123456789abcdefghijklmnopqrstuvwxyz",
     )
     assert values["engine"] == "django.db.backends.postgresql"
     assert values["db_name"] == "solaris"
