@@ -4,6 +4,6 @@ Django's admin autodiscovery imports this package (backoffice's `admin`); the do
 admin module of their own, so they never import the staff UI.
 """
 
-from backoffice.admin import accounts, credits, notifications, proxy
+from backoffice.admin import accounts, credits, notifications, payments, proxy
 
-__all__ = ["accounts", "credits", "notifications", "proxy"]
+__all__ = ["accounts", "credits", "notifications", "payments", "proxy"]
