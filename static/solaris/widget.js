@@ -237,7 +237,7 @@
     place(panel, true);
     root.appendChild(box);
     root.appendChild(panel);
-    root.addEventListener("keydown", keys);
+    document.addEventListener("keydown", keys);
   }
   function panelShow(show) {
     panel.hidden = !show;
@@ -315,9 +315,11 @@
       return !node.disabled && node.offsetParent !== null;
     });
   }
+  // On the document: a modal closes on Escape wherever the focus is; the panel, when it has it.
   function keys(event) {
     if (event.key === "Escape") {
-      if (modal) { event.stopPropagation(); dismiss(); } else if (!panel.hidden) { event.stopPropagation(); panelShow(false); }
+      if (modal) { event.stopPropagation(); dismiss(); }
+      else if (!panel.hidden && event.target === host) { event.stopPropagation(); panelShow(false); }
       return;
     }
     if (event.key !== "Tab" || !modal) { return; }
