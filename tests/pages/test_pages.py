@@ -5,6 +5,7 @@ computed from the colours painted), language and error pages, the exports."""
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 from django.utils import timezone, translation
@@ -86,7 +87,9 @@ def test_the_modals_mention_the_renewal(page, site, ana, shot):
 # --- 2. a pending order ---
 
 
-def test_a_pending_order_is_at_the_top_and_in_the_modal_with_how_to_pay(page, site, ana, package, shot):
+def test_a_pending_order_is_at_the_top_and_in_the_modal_with_how_to_pay(
+    page, site, ana, package, shot
+):
     push_to_alert(ana)
     purchase = purchase_request(user=ana, package=package, idempotency_key="ask-1")
     sign_in(page, site)
@@ -123,7 +126,10 @@ def test_tables_fit_the_screen_and_stack_on_a_phone(page, size, site, month, pac
         assert what.is_visible() and amount.is_visible()
         if size == "mobile":
             # What on the left, credits on the right, on the same first line.
-            assert amount.bounding_box()["x"] > what.bounding_box()["x"] + what.bounding_box()["width"] - 1
+            assert (
+                amount.bounding_box()["x"]
+                > what.bounding_box()["x"] + what.bounding_box()["width"] - 1
+            )
             assert locator.locator("thead").evaluate("h => h.getBoundingClientRect().height <= 1")
         if row.locator(".status .pill").count():
             assert row.locator(".status .pill").is_visible()
@@ -197,16 +203,19 @@ def test_pages_meet_wcag_contrast_as_rendered(page, size, site, month, package, 
     checked["login error"] = contrast_failures(page)
     assert {path: found for path, found in checked.items() if found} == {}
     # The used-percent bar against its track: 3:1 for what is not text.
-    assert page.evaluate(
-        """([track, fill]) => {
+    assert (
+        page.evaluate(
+            """([track, fill]) => {
           const rgb = (c) => c.match(/\\d+/g).map(Number);
           const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
             const [r, g, b] = rgb(c); return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
           const a = lum(track), b = lum(fill);
           return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
         }""",
-        bar,
-    ) >= 3
+            bar,
+        )
+        >= 3
+    )
 
 
 def test_the_widget_meets_wcag_contrast_as_rendered(page, size, ana, librechat):
@@ -328,7 +337,7 @@ def test_the_statement_exports_as_csv_and_prints(page, size, site, month, shot):
     sign_in(page, site, next_path=f"/conta/?{period_query()}")
     with page.expect_download() as download:
         page.get_by_role("link", name="Extrato (CSV)").click()
-    raw = open(download.value.path(), "rb").read()
+    raw = Path(download.value.path()).read_bytes()
     assert raw.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
     assert rows[0] == ["Data", "Lançamento", "Descrição", "Créditos", "Saldo"]

@@ -33,7 +33,12 @@ def composer_area(size: str) -> dict:
 
 
 def overlaps(a: dict, b: dict) -> bool:
-    return a["x"] < b["right"] and b["x"] < a["right"] and a["y"] < b["bottom"] and b["y"] < a["bottom"]
+    return (
+        a["x"] < b["right"]
+        and b["x"] < a["right"]
+        and a["y"] < b["bottom"]
+        and b["y"] < a["bottom"]
+    )
 
 
 def active(page) -> str:
@@ -71,10 +76,13 @@ def test_by_default_the_widget_keeps_clear_of_the_composer(page, size, ana, libr
     assert not overlaps(panel, area), (panel, area)
     assert panel["x"] >= 0 and panel["right"] <= SIZES[size]["width"] and panel["y"] >= 0
     # LibreChat's send button is still what a click there reaches.
-    assert page.evaluate(
-        """() => { const r = document.querySelector('#send').getBoundingClientRect();
+    assert (
+        page.evaluate(
+            """() => { const r = document.querySelector('#send').getBoundingClientRect();
           return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2).id; }"""
-    ) == "send"
+        )
+        == "send"
+    )
     shot(page, "widget-default-position")
 
 
@@ -177,9 +185,7 @@ def test_the_bearer_token_goes_without_cookies(page, size, ana, librechat):
     assert "probe=on-this-host" in librechat.forwarded[-1].get("cookie", "")
 
 
-def test_a_token_solaris_cannot_verify_is_reported_not_hidden_silently(
-    page, size, ana, librechat
-):
+def test_a_token_solaris_cannot_verify_is_reported_not_hidden_silently(page, size, ana, librechat):
     librechat.token = jwt.encode(
         {"id": "lc-ana", "email": "ana@example.com", "exp": 4_102_444_800},
         "not-the-shared-secret-0123456789abcdef",
