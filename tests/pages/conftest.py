@@ -229,17 +229,20 @@ def webhook_deliver(live_server, payment_id: str) -> int:
 # --- LibreChat ---
 
 
+LIBRECHAT_CSS = b"""body{font-family:sans-serif;margin:0} main{padding:1rem}
+#composer{position:fixed;left:25vw;right:0;bottom:0;height:140px;display:flex;gap:8px;
+align-items:center;padding:16px;background:#f1f3f5}
+@media (max-width:768px){#composer{left:0}}
+#composer textarea{flex:1;height:80px}"""
+
+
 def librechat_html(script_src: str, token: str, *, attributes: str = "") -> str:
     """A page standing in for LibreChat: its composer and send button at the bottom, its own API
     called with its access token, the widget included as the reverse proxy would add it."""
     return f"""<!DOCTYPE html><html lang="pt-BR"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>LibreChat</title>
 <script src="{script_src}" {attributes} defer></script>
-<style>body{{font-family:sans-serif;margin:0}} main{{padding:1rem}}
-#composer{{position:fixed;left:25vw;right:0;bottom:0;height:140px;display:flex;gap:8px;
-align-items:center;padding:16px;background:#f1f3f5}}
-@media (max-width:768px){{#composer{{left:0}}}}
-#composer textarea{{flex:1;height:80px}}</style>
+<link rel="stylesheet" href="/librechat.css">
 </head><body><main><h1>LibreChat (página de teste)</h1>
 <button id="before">Novo chat</button></main>
 <form id="composer"><textarea id="prompt" aria-label="Mensagem"></textarea>
@@ -319,6 +322,8 @@ class LibreChatStandIn:
                         src = "/solaris/static/solaris/widget.js"
                     html = librechat_html(src, standin.token, attributes=standin.attributes)
                     self._answer(200, "text/html; charset=utf-8", html.encode())
+                elif self.path == "/librechat.css":
+                    self._answer(200, "text/css", LIBRECHAT_CSS)
                 else:
                     self._answer(200, "application/json", b"{}")
 
