@@ -296,3 +296,37 @@ def test_a_server_error_shows_the_branded_page(rf, settings):
         response = server_error(rf.get("/"))
     assert response.status_code == 500
     assert "Algo deu errado" in response.content.decode()
+
+
+# --- e-mails ---
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "credits_alert",
+        "credits_blocked",
+        "purchase_requested",
+        "purchase_confirmed",
+        "cycle_renewed",
+    ],
+)
+def test_pt_br_emails_have_no_english_ui_words(kind, settings):
+    from notifications.models import Notification
+    from notifications.services import notification_message
+    from tests.notifications.test_texts import CONTEXTS
+    from tests.pages.rendered import english_in, english_words
+
+    settings.SOLARIS_PUBLIC_URL = "https://solaris.example.com.br"
+    notification = Notification(
+        kind=kind,
+        recipient="ana@example.com",
+        language="pt-br",
+        context=CONTEXTS[kind],
+        dedupe_key=kind,
+    )
+    message = notification_message(notification=notification)
+    html = message.alternatives[0][0]
+    vocabulary = english_words()
+    for text in (message.subject, message.body, html):
+        assert english_in(text, vocabulary=vocabulary) == set(), text
