@@ -181,6 +181,9 @@ def test_the_order_page_is_only_its_owners(signed_in, ana, package, client):
     for name in ("portal:order", "portal:order-panel"):
         assert client.get(reverse(name, args=[purchase.pk])).status_code == 404
         assert client.get(reverse(name, args=[10**12])).status_code == 404
+        assert client.get(reverse(name, args=[10**30])).status_code == 404  # not a 500
+    assert client.get(reverse("portal:purchase-confirm", args=[10**30])).status_code == 404
+    assert client.post(reverse("portal:purchase-confirm", args=[10**30])).status_code == 404
 
 
 # --- the instructions finance edits ---
