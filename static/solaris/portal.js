@@ -4,7 +4,6 @@
 (function () {
   "use strict";
   var DISMISSED = "solaris-alert-dismissed:";
-  var POLL_MS = 3000;
 
   function stored(key) {
     try { return window.localStorage.getItem(DISMISSED + key); } catch (e) { return null; }
@@ -161,7 +160,7 @@
           }
         });
       }).catch(function () { /* a lost poll is retried by the next tick */ });
-    }, POLL_MS);
+    }, 1000 * (+order.getAttribute("data-poll-seconds") || 30));
   }
   document.querySelectorAll("[data-order]").forEach(watch);
 })();

@@ -53,7 +53,8 @@
   };
   var WATCH = /\/chat\/completions|\/api\/ask|\/api\/agents/;
   var DISMISSED = "solaris-alert-dismissed:";
-  var POLL_MS = 3000;
+  // A PIX charge is paid in seconds; a manual order waits for finance.
+  var POLL_PIX_MS = 3000, POLL_MANUAL_MS = 30000;
   var token = null, data = null, blockedSeen = false, timer = null, poller = null;
   var host, root, box, panel, modal, returnFocus = null, status = "";
   var nativeFetch = window.fetch;
@@ -475,10 +476,10 @@
       block.appendChild(el("p", "", T.howTo));
       block.appendChild(el("p", "ins", p.instructions));
     }
-    watch(p.id, block);
+    watch(p.id, block, p.pix ? POLL_PIX_MS : POLL_MANUAL_MS);
     return block;
   }
-  function watch(id, block) {
+  function watch(id, block, every) {
     clearInterval(poller);
     poller = setInterval(function () {
       if (!block.isConnected) { clearInterval(poller); return; }
@@ -495,7 +496,7 @@
           refresh(false);
         }
       }, function () { /* the next tick asks again */ });
-    }, POLL_MS);
+    }, every);
   }
 
   function start() {
