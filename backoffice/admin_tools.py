@@ -17,9 +17,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from kernel.spreadsheet import csv_cell
+
 STATE_COLOURS = {"normal": "#1e7e34", "alert": "#b8860b", "blocked": "#b02a37"}
-# Cells starting with these are formulas to a spreadsheet (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def credits_text(value: int | None) -> str:
@@ -76,15 +76,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class _Echo:
     def write(self, value: str) -> str:
         return value
-
-
-def csv_cell(value) -> str | int:
-    if value is None:
-        return ""
-    if isinstance(value, bool | int):
-        return int(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_response(

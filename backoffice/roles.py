@@ -12,6 +12,8 @@ FINANCE_RIGHTS = [
     "backoffice.confirm_purchase",
     "backoffice.cancel_purchase",
     "backoffice.refund_purchase",
+    # The payment instructions people read on a manual purchase request.
+    "payments.change_paymentinstructions",
 ]
 
 
@@ -34,7 +36,7 @@ def roles_sync(*, apps=global_apps) -> None:
     Permission = apps.get_model("auth", "Permission")
     # Rights are made by a post_migrate handler that may not have run yet for these apps.
     installed = {config.label: config for config in global_apps.get_app_configs()}
-    for label in [*VIEWABLE_APPS, "backoffice"]:
+    for label in {*VIEWABLE_APPS, *(right.split(".")[0] for right in FINANCE_RIGHTS)}:
         if label in installed:
             create_permissions(installed[label], apps=apps, verbosity=0)
     viewable = [label for label in VIEWABLE_APPS if label in installed]

@@ -195,3 +195,37 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} {self.resource_id} {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PaymentInstructions(models.Model):
+    """How to pay a manual purchase request, as finance writes it (one row, edited in admin).
+
+    Shown to the person on the order page, in the modals, in the widget and by the purchases API;
+    blank texts fall back to a generic note naming the purchase e-mail.
+    """
+
+    SINGLETON_ID = 1
+
+    text_pt_br = models.TextField(
+        _("instructions (Portuguese)"),
+        blank=True,
+        help_text=_(
+            "E.g. the PIX key or bank account, the amount to pay and where to send the receipt."
+        ),
+    )
+    text_en = models.TextField(
+        _("instructions (English)"),
+        blank=True,
+        help_text=_("For people who read Solaris in English; blank shows the Portuguese text."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("payment instructions")
+        verbose_name_plural = _("payment instructions")
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="payment_instructions_singleton")
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Payment instructions for manual purchases"))

@@ -7,10 +7,11 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from credits.models import Grant, Purchase
-from payments.models import Payment
+from payments.models import Payment, PaymentInstructions
 from payments.providers import Outcome
 
 # A manual purchase's status, in the words the API uses for every purchase.
@@ -51,6 +52,14 @@ def purchase_get(*, user_id: int, purchase_id: int) -> Purchase | None:
 
 
 def manual_instructions() -> str:
+    """How to pay a manual request, in the active language: finance's text from admin
+    (`PaymentInstructions`), else a generic note."""
+    saved = PaymentInstructions.objects.filter(pk=PaymentInstructions.SINGLETON_ID).first()
+    if saved is not None:
+        english = (get_language() or "").startswith("en")
+        text = (saved.text_en if english else "") or saved.text_pt_br
+        if text.strip():
+            return text.strip()
     return _(
         "An administrator will contact you with the payment details; your credits arrive as "
         "soon as the payment is confirmed. Questions: %(email)s."

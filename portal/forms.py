@@ -89,12 +89,11 @@ class ApiKeyCreateForm(forms.Form):
 
 
 class PurchaseRequestForm(forms.Form):
-    """A package to buy plus the key that makes a double submit create one request only."""
+    """A package to buy (a double submit returns the same open order: purchase_checkout)."""
 
     package = forms.ModelChoiceField(
         queryset=CreditPackage.objects.filter(active=True), widget=forms.HiddenInput
     )
-    idempotency_key = forms.RegexField(regex=r"^[A-Za-z0-9-]{16,64}$", widget=forms.HiddenInput)
 
 
 class LoginLinkRequestForm(forms.Form):

@@ -7,7 +7,6 @@ credits.selectors.account_summary everywhere, so the page, the API and the widge
 import csv
 import logging
 import smtplib
-import uuid
 from datetime import timedelta
 from functools import wraps
 
@@ -19,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
@@ -44,8 +43,8 @@ from accounts.services import api_key_create, key_revoke, login_link_consume, lo
 from credits.authentication import ApiKeyAuthentication
 from credits.models import CreditPackage, LedgerEntry
 from credits.selectors import account_summary, statement
-from credits.services import purchase_request
 from kernel.errors import SolarisError
+from kernel.spreadsheet import csv_cell
 from kernel.throttle import (
     EMAIL,
     PURCHASE,
@@ -57,7 +56,7 @@ from kernel.throttle import (
     throttle_take,
 )
 from payments.models import Payment
-from payments.selectors import purchase_get, purchase_payload
+from payments.selectors import purchase_get, purchase_payload, purchase_status
 from payments.services import (
     PaymentRefused,
     PaymentUnavailable,
@@ -74,6 +73,7 @@ from portal.forms import (
     PeriodForm,
     PurchaseRequestForm,
 )
+from portal.labels import entry_text, label_of
 
 logger = logging.getLogger(__name__)
 
@@ -287,11 +287,36 @@ def language_set(request):
 # --- the statement page ---
 
 
+def _account_context(request, summary) -> dict:
+    """What the counter, the banners and both modals show on every account page."""
+    user = request.user
+    pending = selectors.purchase_pending(user_id=user.pk)
+    return {
+        "summary": summary,
+        "used_bar": min(int(summary.used_percent), 100),
+        "renewal": selectors.renewal_outlook(user_id=user.pk, summary=summary),
+        "pending": _order_context(pending) if pending else None,
+        "packages": selectors.packages_on_sale(),
+        "checkout_method": selectors.checkout_method(),
+        "purchase_email": settings.SOLARIS_PURCHASE_EMAIL,
+        "alert_key": selectors.alert_crossing_key(user_id=user.pk),
+    }
+
+
+def _period(request) -> tuple[PeriodForm, dict]:
+    """The period asked for, or the current month when it is invalid (the form says why)."""
+    form = PeriodForm(request.GET or None)
+    if form.is_bound and form.is_valid():
+        return form, form.cleaned_data
+    if not form.is_bound:
+        form = PeriodForm(initial=PeriodForm.default_period())
+    return form, PeriodForm.default_period()
+
+
 @account_page
 def statement_page(request):
     user = request.user
-    form = PeriodForm(request.GET or None)
-    period = form.cleaned_data if form.is_bound and form.is_valid() else PeriodForm.default_period()
+    form, period = _period(request)
     start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
     summary = account_summary(user_id=user.pk, with_grants=True)
     period_statement = statement(user_id=user.pk, start=start_at, end=end_at)
@@ -302,39 +327,49 @@ def statement_page(request):
     query = request.GET.copy()
     query.pop("page", None)
     chart = bar_chart(
-        selectors.daily_consumption(user_id=user.pk, start=period["start"], end=period["end"])
+        selectors.daily_consumption(
+            user_id=user.pk,
+            start=period["start"],
+            end=period["end"],
+            model=period.get("model", ""),
+        )
     )
+    purchases = selectors.purchases_list(user_id=user.pk)
     context = {
-        "summary": summary,
-        "used_bar": min(int(summary.used_percent), 100),
-        "form": form if form.is_bound else PeriodForm(initial=PeriodForm.default_period()),
+        **_account_context(request, summary),
+        "form": form,
         "period": period,
         "statement": period_statement,
-        "other_entries": [e for e in period_statement.entries if e.kind != LedgerEntry.Kind.USAGE],
+        "other_entries": [
+            (entry, entry_text(entry))
+            for entry in period_statement.entries
+            if entry.kind != LedgerEntry.Kind.USAGE
+        ],
         "usage_count": sum(1 for e in period_statement.entries if e.kind == LedgerEntry.Kind.USAGE),
         "calls": page,
         "query": query.urlencode(),
         "models": selectors.call_models(user_id=user.pk),
         "chart": chart,
-        "purchases": selectors.purchases_list(user_id=user.pk),
-        "packages": selectors.packages_on_sale(),
-        "purchase_email": settings.SOLARIS_PURCHASE_EMAIL,
-        "alert_key": selectors.alert_crossing_key(user_id=user.pk),
+        "purchases": [(p, purchase_status(purchase=p)) for p in purchases],
     }
     return render(request, "portal/statement.html", context)
 
 
-CSV_COLUMNS = [
-    "created_at",
-    "model",
-    "prompt_tokens",
-    "completion_tokens",
-    "credits",
-    "end_reason",
-    "status_code",
-    "stream",
-    "request_id",
-]
+@account_page
+def statement_print(request):
+    """The period's statement on one printable page (the browser's print dialog saves a PDF)."""
+    user = request.user
+    form, period = _period(request)
+    start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
+    period_statement = statement(user_id=user.pk, start=start_at, end=end_at)
+    context = {
+        "form": form,
+        "period": period,
+        "statement": period_statement,
+        "lines": selectors.statement_lines(entries=period_statement.entries, describe=entry_text),
+        "printed_at": timezone.now(),
+    }
+    return render(request, "portal/statement_print.html", context)
 
 
 class _Echo:
@@ -342,10 +377,26 @@ class _Echo:
         return value
 
 
-def _cell(value) -> str:
-    # Spreadsheets run cells that start with these characters as formulas.
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _spreadsheet_writer():
+    """pt-BR spreadsheets split on `;` and need the UTF-8 mark to read accents; English ones use
+    commas. Returns (writer, the bytes to start with)."""
+    portuguese = not (translation.get_language() or "").startswith("en")
+    writer = csv.writer(_Echo(), delimiter=";" if portuguese else ",")
+    return writer, "\ufeff" if portuguese else ""
+
+
+def _period_error(form: PeriodForm) -> HttpResponse:
+    """A bad period on an export: 400 in the API's shape, naming the field."""
+    param, errors = next(iter(form.errors.items()))
+    return SolarisError(
+        " ".join(str(error) for error in errors), param=None if param == "__all__" else param
+    ).as_response()
+
+
+def _csv_response(rows, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @account_page
@@ -353,39 +404,96 @@ def calls_csv(request):
     """Every call of the chosen period and model as CSV (the same filter as the page)."""
     form = PeriodForm(request.GET)
     if not form.is_valid():
-        param, errors = next(iter(form.errors.items()))
-        return SolarisError(
-            " ".join(str(error) for error in errors), param=None if param == "__all__" else param
-        ).as_response()
+        return _period_error(form)
     period = form.cleaned_data
     start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
     calls = selectors.calls_list(
         user_id=request.user.pk, start=start_at, end=end_at, model=period["model"]
     )
-    writer = csv.writer(_Echo())
+    writer, mark = _spreadsheet_writer()
     zone = timezone.get_current_timezone()
+    headers = [
+        _("Date"),
+        _("Model"),
+        _("Tokens in"),
+        _("Tokens out"),
+        _("Credits"),
+        _("End"),
+        _("HTTP code"),
+        _("Streamed"),
+        _("Request id"),
+    ]
 
     def rows():
-        yield writer.writerow(CSV_COLUMNS)
+        yield mark + writer.writerow(headers)
         for call in calls.iterator():
             yield writer.writerow(
                 [
-                    call.created_at.astimezone(zone).isoformat(timespec="seconds"),
-                    _cell(call.model),
+                    call.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                    csv_cell(call.model),
                     call.prompt_tokens,
                     call.completion_tokens,
                     call.credits,
-                    call.end_reason,
+                    csv_cell(label_of("end", call.end_reason)),
                     call.status_code,
-                    int(call.stream),
-                    _cell(call.request_id),
+                    _("yes") if call.stream else _("no"),
+                    csv_cell(call.request_id),
                 ]
             )
 
-    filename = f"solaris-chamadas-{period['start']:%Y%m%d}-{period['end']:%Y%m%d}.csv"
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return _csv_response(
+        rows(), f"solaris-chamadas-{period['start']:%Y%m%d}-{period['end']:%Y%m%d}.csv"
+    )
+
+
+@account_page
+def statement_csv(request):
+    """The full statement of the period: opening balance, every movement, closing balance."""
+    form = PeriodForm(request.GET)
+    if not form.is_valid():
+        return _period_error(form)
+    period = form.cleaned_data
+    start_at, end_at = PeriodForm.bounds(period["start"], period["end"])
+    period_statement = statement(user_id=request.user.pk, start=start_at, end=end_at)
+    writer, mark = _spreadsheet_writer()
+    zone = timezone.get_current_timezone()
+
+    def rows():
+        yield mark + writer.writerow(
+            [_("Date"), _("Entry"), _("Description"), _("Credits"), _("Balance")]
+        )
+        yield writer.writerow(
+            [
+                start_at.strftime("%Y-%m-%d %H:%M:%S"),
+                csv_cell(_("Opening balance")),
+                "",
+                "",
+                period_statement.opening_balance,
+            ]
+        )
+        for entry in period_statement.entries:
+            yield writer.writerow(
+                [
+                    entry.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                    csv_cell(label_of("entry", entry.kind)),
+                    csv_cell(entry_text(entry)),
+                    entry.amount,
+                    entry.balance_after,
+                ]
+            )
+        yield writer.writerow(
+            [
+                (end_at - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S"),
+                csv_cell(_("Closing balance")),
+                "",
+                "",
+                period_statement.closing_balance,
+            ]
+        )
+
+    return _csv_response(
+        rows(), f"solaris-extrato-{period['start']:%Y%m%d}-{period['end']:%Y%m%d}.csv"
+    )
 
 
 # --- API keys ---
@@ -417,63 +525,100 @@ def api_key_revoke(request, pk: int):
     return redirect("portal:api-keys")
 
 
-# --- purchase requests ---
+# --- buying credits ---
+
+
+def _order_context(purchase) -> dict:
+    """A purchase as its order panel shows it: status, the PIX code or the instructions."""
+    payload = purchase_payload(purchase=purchase)
+    return {
+        "purchase": purchase,
+        "status": payload["status"],
+        "pix": payload["pix"],
+        "expires_at": purchase.payment.expires_at if payload["method"] == "pix" else None,
+        "instructions": payload["instructions"],
+        "poll_url": reverse("portal:api-purchase", args=[purchase.pk]),
+        "panel_url": reverse("portal:order-panel", args=[purchase.pk]),
+    }
 
 
 @account_page
 def purchase_page(request):
-    return render(
-        request,
-        "portal/purchase.html",
-        {
-            "packages": selectors.packages_on_sale(),
-            "purchase_email": settings.SOLARIS_PURCHASE_EMAIL,
-        },
-    )
+    summary = account_summary(user_id=request.user.pk)
+    return render(request, "portal/purchase.html", _account_context(request, summary))
+
+
+def _checkout_error(error: Exception) -> str:
+    if isinstance(error, PaymentUnavailable):
+        return _(
+            "Mercado Pago did not answer. Try again in a moment: you will get the same charge."
+        )
+    if isinstance(error, PaymentRefused):
+        return _("Mercado Pago refused this PIX charge. Try again later or write to %(email)s.") % {
+            "email": settings.SOLARIS_PURCHASE_EMAIL
+        }
+    return " ".join(getattr(error, "messages", [str(error)]))
 
 
 @account_page
 def purchase_confirm(request, package_id: int):
-    """Confirm a package; the form's idempotency key makes a double submit one request."""
+    """One package: GET shows it; POST buys it (a PIX charge, or a manual request) and opens
+    the order. Buying the same package again while its order is open returns that order."""
     package = get_object_or_404(CreditPackage, pk=package_id, active=True)
-    form = PurchaseRequestForm(request.POST or None, initial={"package": package})
-    if request.method == "POST" and form.is_valid():
-        lockout = throttle_take(request=request, throttle=PURCHASE, who=str(request.user.pk))
-        if lockout is not None:
-            return _throttled_page(request, lockout, str(PURCHASES_THROTTLED))
-        try:
-            # The one place the portal requests a purchase (the admins' notification hooks here).
-            purchase = purchase_request(
-                user=request.user,
-                package=form.cleaned_data["package"],
-                idempotency_key=f"portal:{request.user.pk}:{form.cleaned_data['idempotency_key']}",
-            )
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
-            messages.success(
-                request,
-                _(
-                    "Purchase request #%(number)d recorded. It stays pending until an "
-                    "administrator confirms your payment."
-                )
-                % {"number": purchase.pk},
-            )
-            return redirect(reverse("portal:statement") + "#compras")
+    form = PurchaseRequestForm(
+        request.POST if request.method == "POST" else None, initial={"package": package}
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid() and form.cleaned_data["package"] == package:
+            lockout = throttle_take(request=request, throttle=PURCHASE, who=str(request.user.pk))
+            if lockout is not None:
+                return _throttled_page(request, lockout, str(PURCHASES_THROTTLED))
+            try:
+                checkout = purchase_checkout(user=request.user, package=package)
+            except (ValidationError, PaymentUnavailable, PaymentRefused) as error:
+                form.add_error(None, _checkout_error(error))
+                status = 503 if isinstance(error, PaymentUnavailable) else 400
+            else:
+                return redirect("portal:order", checkout.purchase.pk)
+        elif not form.errors:
+            form.add_error(None, _("This is not the package of this page."))
     return render(
         request,
         "portal/purchase_confirm.html",
-        {
-            "package": package,
-            "form": form,
-            "idempotency_key": form.data.get("idempotency_key") or _new_idempotency_key(),
-            "purchase_email": settings.SOLARIS_PURCHASE_EMAIL,
-        },
+        {"package": package, "form": form, "checkout_method": selectors.checkout_method()},
+        status=status,
     )
 
 
-def _new_idempotency_key() -> str:
-    return uuid.uuid4().hex
+def _own_purchase(request, purchase_id: int):
+    purchase = purchase_get(user_id=request.user.pk, purchase_id=purchase_id)
+    if purchase is None:
+        raise Http404
+    if payment_refresh(purchase=purchase):
+        purchase.refresh_from_db()
+    return purchase
+
+
+@account_page
+def order_page(request, purchase_id: int):
+    """One of the person's purchases: how to pay it (PIX code or instructions) and where it is."""
+    purchase = _own_purchase(request, purchase_id)
+    summary = account_summary(user_id=request.user.pk)
+    context = {**_account_context(request, summary), "order": _order_context(purchase)}
+    response = render(request, "portal/order.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@account_page
+def order_panel(request, purchase_id: int):
+    """The order's panel alone, for the pages' script to put in a modal or refresh in place."""
+    purchase = _own_purchase(request, purchase_id)
+    response = render(request, "portal/_order.html", {"order": _order_context(purchase)})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 # --- the widget's API ---

@@ -31,19 +31,26 @@ def test_the_form_page_renders_in_each_language(admin_client, plan, language):
     assert expected in page
 
 
-def po_entries(path) -> dict[str, str]:
-    """msgid → msgstr of a .po file (no plurals or contexts are used in this catalog)."""
-    entries, current, field = {}, {"msgid": [], "msgstr": []}, None
+def po_entries(path) -> dict[str, tuple[str, str]]:
+    """msgid → (msgid_plural, msgstr) of a .po file (a plural's first form; no contexts here)."""
+    decode = lambda parts: "".join(json.loads(part) for part in parts)  # noqa: E731
+    entries: dict[str, tuple[str, str]] = {}
+    current: dict[str, list[str]] = {"msgid": [], "msgid_plural": [], "msgstr": []}
+    field = None
     for line in [*path.read_text().splitlines(), ""]:
-        if line.startswith(("msgid ", "msgstr ")):
-            field, _space, text = line.partition(" ")
-            current[field] = [text]
+        if line.startswith(("msgid ", "msgid_plural ", "msgstr ", "msgstr[0] ", "msgstr[1] ")):
+            key, _space, text = line.partition(" ")
+            field = {"msgstr[0]": "msgstr", "msgstr[1]": None}.get(key, key)
+            if field:
+                current[field] = [text]
         elif line.startswith('"') and field:
             current[field].append(line)
-        elif not line.strip() and field:
-            decode = lambda parts: "".join(json.loads(part) for part in parts)  # noqa: E731
-            entries[decode(current["msgid"])] = decode(current["msgstr"])
-            current, field = {"msgid": [], "msgstr": []}, None
+        elif not line.strip() and current["msgid"]:
+            entries[decode(current["msgid"])] = (
+                decode(current["msgid_plural"]),
+                decode(current["msgstr"]),
+            )
+            current, field = {"msgid": [], "msgid_plural": [], "msgstr": []}, None
     return entries
 
 
@@ -52,8 +59,12 @@ def test_catalog_is_complete_and_compiled():
     entries = po_entries(folder / "django.po")
     entries.pop("")
     assert len(entries) > 250
-    assert [msgid for msgid, msgstr in entries.items() if not msgstr] == []
+    assert [msgid for msgid, (_plural, msgstr) in entries.items() if not msgstr] == []
     with (folder / "django.mo").open("rb") as compiled:
         catalog = gettext.GNUTranslations(compiled)
-    stale = [msgid for msgid, msgstr in entries.items() if catalog.gettext(msgid) != msgstr]
+    stale = [
+        msgid
+        for msgid, (plural, msgstr) in entries.items()
+        if (catalog.ngettext(msgid, plural, 1) if plural else catalog.gettext(msgid)) != msgstr
+    ]
     assert stale == [], "run: msgfmt -o django.mo django.po"

@@ -24,6 +24,7 @@ def test_the_migration_made_both_roles(db):
         "backoffice.confirm_purchase",
         "backoffice.cancel_purchase",
         "backoffice.refund_purchase",
+        "payments.change_paymentinstructions",
     }
 
 

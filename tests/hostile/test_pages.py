@@ -173,11 +173,7 @@ def test_sign_in_forms_with_nul_and_huge_values(client, ana):
 def test_a_purchase_request_with_garbage(signed_in):
     package = CreditPackageFactory(name="Pacote", credits=1_000, price_cents=100)
     url = reverse("portal:purchase-confirm", args=[package.pk])
-    for data in (
-        {"package": package.pk, "idempotency_key": "k\x00" * 10},
-        {"package": "9" * 30, "idempotency_key": "a" * 20},
-        {"package": package.pk, "idempotency_key": "a" * 10_000},
-    ):
+    for data in ({"package": "1\x00" * 10}, {"package": "9" * 30}, {"package": "a" * 10_000}):
         response = signed_in.post(url, data)
-        assert response.status_code == 200  # the form again, with its error
+        assert response.status_code == 400  # the form again, with its error
     assert not Purchase.objects.exists()

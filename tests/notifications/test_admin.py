@@ -28,7 +28,7 @@ def test_list_shows_kind_recipient_state_attempts_and_last_error(admin_client, r
     response = admin_client.get(CHANGELIST)
     assert response.status_code == 200
     page = response.content.decode()
-    for text in ("credits alert", "ana@example.com", "SMTPServerDisconnected: boom"):
+    for text in ("alerta de créditos", "ana@example.com", "SMTPServerDisconnected: boom"):
         assert text in page
     with translation.override("pt-br"):  # the admin answers in the default language
         labels = [str(Notification.State(state).label) for state in ("sent", "pending", "failed")]
@@ -48,7 +48,7 @@ def test_send_again_action(admin_client, rows, django_capture_on_commit_callback
         response = admin_client.post(
             CHANGELIST, {"action": "send_again", "_selected_action": selected}, follow=True
         )
-    assert "2 notifications queued to be sent again." in response.content.decode()
+    assert "2 notificações na fila para serem enviadas de novo." in response.content.decode()
     assert len(mail.outbox) == 2
     rows["failed"].refresh_from_db()
     assert rows["failed"].state == Notification.State.SENT

@@ -123,7 +123,9 @@ def test_blocking_modal_shows_the_purchase_instructions(page, live_server, seede
     assert "Seus créditos acabaram" in text
     assert "Pacote 50 mil" in text and "R$ 29,90" in text
     assert "compras@solaris.example" in text
-    assert modal.get_by_role("link", name="Solicitar compra").is_visible()
+    assert modal.get_by_role(
+        "button", name="Solicitar compra: Pacote 50 mil, R$ 29,90"
+    ).is_visible()
     shot(page, "blocked-modal")
     page.reload()
     modal.wait_for(state="visible")  # blocking: back on every visit while blocked
@@ -132,16 +134,24 @@ def test_blocking_modal_shows_the_purchase_instructions(page, live_server, seede
 def test_purchase_request_appears_pending(page, live_server, seeded, package):
     sign_in(page, live_server)
     page.goto(f"{live_server.url}/conta/comprar/")
-    page.get_by_role("link", name="Solicitar").first.click()
-    page.wait_for_url(re.compile(rf"/conta/comprar/{package.pk}/$"))
-    shot(page, "purchase-confirm")
-    button = page.locator("#confirm-purchase")
+    button = page.get_by_role("button", name="Solicitar compra: Pacote 50 mil, R$ 29,90")
     button.dblclick()
-    page.wait_for_url(re.compile(r"/conta/#compras$"))
-    row = page.locator("tr.purchase-requested")
-    assert "pendente" in row.inner_text()
+    order = page.locator("[data-order]")
+    order.wait_for()
+    purchase = Purchase.objects.get(user=seeded)
+    assert f"Pedido #{purchase.pk} · R$ 29,90 · aguardando pagamento" in order.inner_text()
+    assert "compras@solaris.example" in order.inner_text()  # the instructions
+    assert page.locator(".packages").is_hidden()  # no more offering every package
+    shot(page, "purchase-requested")
     assert Purchase.objects.filter(user=seeded).count() == 1
-    assert Purchase.objects.get(user=seeded).status == Purchase.Status.REQUESTED
+    assert purchase.status == Purchase.Status.REQUESTED
+    page.goto(f"{live_server.url}/conta/")
+    assert (
+        f"Pedido #{purchase.pk} · R$ 29,90 · aguardando pagamento"
+        in page.locator("#pending-order").inner_text()
+    )
+    row = page.locator("tr.purchase-pending")
+    assert "aguardando pagamento" in row.inner_text()
 
 
 def librechat_page(live_server, token: str) -> str:

@@ -46,7 +46,7 @@ def test_keys_list_only_the_users_own_with_last_use(signed_in, user):
     html = response.content.decode()
     assert "mine" in html and "spare" in html and "bia-secret-key" not in html
     assert [k.name for k in response.context["api_keys"]] == ["spare", "mine"]
-    row = html[html.index("<td>mine</td>") : html.index("</tr>", html.index("<td>mine</td>"))]
+    row = html[html.index(">mine</td>") : html.index("</tr>", html.index(">mine</td>"))]
     assert timezone.localtime(used.last_used_at).strftime("%d/%m/%Y") in row
     assert "nunca" in html  # the spare key was never used
 
@@ -69,42 +69,51 @@ def test_purchase_pages_list_packages_and_confirm_once(signed_in, user, settings
     listing = signed_in.get(reverse("portal:purchase")).content.decode()
     assert "Pacote 50 mil" in listing and "Fora de venda" not in listing
     assert "compras@solaris.example" in listing
+    assert "Solicitar compra: Pacote 50 mil, R$ 29,90" in listing  # each button names its package
     url = reverse("portal:purchase-confirm", args=[package.pk])
-    page = signed_in.get(url)
-    key = page.context["idempotency_key"]
-    assert f'value="{key}"' in page.content.decode()
-    first = signed_in.post(url, {"package": package.pk, "idempotency_key": key})
-    assert first.status_code == 302 and first["Location"].endswith("#compras")
-    again = signed_in.post(url, {"package": package.pk, "idempotency_key": key})
-    assert again.status_code == 302
+    assert signed_in.get(url).status_code == 200
+    first = signed_in.post(url, {"package": package.pk})
     purchase = Purchase.objects.get(user=user)
+    order = reverse("portal:order", args=[purchase.pk])
+    assert first.status_code == 302 and first["Location"] == order
+    again = signed_in.post(url, {"package": package.pk})
+    assert again.status_code == 302 and again["Location"] == order  # the same open order
+    assert Purchase.objects.filter(user=user).count() == 1
     assert (purchase.status, purchase.credits, purchase.price_cents) == ("requested", 50_000, 2_990)
+    page = signed_in.get(order).content.decode()
+    assert f"Pedido #{purchase.pk} · R$ 29,90 · aguardando pagamento" in page
+    assert "compras@solaris.example" in page  # the generic instructions name the e-mail
     statement = signed_in.get(reverse("portal:statement")).content.decode()
-    assert "pendente" in statement
-    assert f"Pedido de compra #{purchase.pk}" in statement
+    assert 'id="pending-order"' in statement
+    assert f"Pedido #{purchase.pk} · R$ 29,90 · aguardando pagamento" in statement
 
 
 def test_purchase_refuses_bad_input_and_inactive_packages(signed_in, user):
     package = CreditPackageFactory(credits=1_000)
+    other = CreditPackageFactory(credits=2_000)
     url = reverse("portal:purchase-confirm", args=[package.pk])
-    response = signed_in.post(url, {"package": package.pk, "idempotency_key": "short"})
-    assert response.status_code == 200 and response.context["form"].errors
+    for body in ({}, {"package": "x"}, {"package": 10**30}, {"package": other.pk}):
+        response = signed_in.post(url, body)
+        assert response.status_code == 400 and response.context["form"].errors
     assert not Purchase.objects.exists()
     hidden = CreditPackageFactory(active=False)
     assert signed_in.get(reverse("portal:purchase-confirm", args=[hidden.pk])).status_code == 404
+    assert signed_in.post(reverse("portal:purchase-confirm", args=[hidden.pk])).status_code == 404
 
 
-def test_the_same_form_key_from_another_user_never_touches_their_purchase(client, user):
+def test_two_people_buying_the_same_package_each_get_their_own_order(client, user):
     package = CreditPackageFactory(credits=1_000)
     other = UserFactory(email="bia@example.com")
     url = reverse("portal:purchase-confirm", args=[package.pk])
-    key = "a" * 32
     client.force_login(other)
-    client.post(url, {"package": package.pk, "idempotency_key": key})
+    client.post(url, {"package": package.pk})
     client.force_login(user)
-    client.post(url, {"package": package.pk, "idempotency_key": key})
+    client.post(url, {"package": package.pk})
     assert Purchase.objects.filter(user=user).count() == 1
     assert Purchase.objects.filter(user=other).count() == 1
+    theirs = Purchase.objects.get(user=other)
+    assert client.get(reverse("portal:order", args=[theirs.pk])).status_code == 404
+    assert client.get(reverse("portal:order-panel", args=[theirs.pk])).status_code == 404
 
 
 def test_pages_need_a_login(client, db):

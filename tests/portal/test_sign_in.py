@@ -19,7 +19,7 @@ def link_in(text: str) -> str:
 
 def test_login_page_is_in_portuguese_first(client, db):
     html = client.get(LOGIN).content.decode()
-    assert '<html lang="pt-br">' in html
+    assert '<html lang="pt-BR">' in html
     assert "Entrar" in html and "Esqueceu a senha?" in html
 
 

@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -121,8 +122,7 @@ def test_daily_chart_has_a_bar_per_day_with_the_usage(signed_in, user, spend):
     assert len(chart.bars) == 7
     assert [bar.value for bar in chart.bars] == [0] * 6 + [4_321]
     assert chart.bars[-1].height == chart.height and chart.bars[0].height == 0
-    chart_svg = response.content.decode().split('<svg class="chart"')[1].split("</svg>")[0]
-    assert chart_svg.count("<rect ") == 7
+    assert response.content.decode().count("<rect x=") == 7
 
 
 def test_calls_are_filtered_paginated_and_only_the_users(signed_in, user):
@@ -146,7 +146,16 @@ def test_calls_are_filtered_paginated_and_only_the_users(signed_in, user):
     assert "model=gpt-b" in html  # the CSV link keeps the filter
 
 
-def test_csv_has_the_columns_and_rows_of_the_filter(signed_in, user):
+def _csv_rows(response, *, delimiter: str) -> list[list[str]]:
+    return list(
+        csv.reader(
+            io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig")),
+            delimiter=delimiter,
+        )
+    )
+
+
+def test_csv_opens_in_pt_br_spreadsheets_with_the_rows_of_the_filter(signed_in, user):
     other = UserFactory(email="bia@example.com")
     call(user, model="gpt-a", credits=11, request_id="r-1", prompt_tokens=5, completion_tokens=6)
     call(
@@ -164,26 +173,51 @@ def test_csv_has_the_columns_and_rows_of_the_filter(signed_in, user):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    raw = b"".join(response.streaming_content)
+    # pt-BR Excel: the UTF-8 mark first, `;` between cells, Portuguese headers.
+    assert raw.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
     assert rows[0] == [
-        "created_at",
-        "model",
-        "prompt_tokens",
-        "completion_tokens",
-        "credits",
-        "end_reason",
-        "status_code",
-        "stream",
-        "request_id",
+        "Data",
+        "Modelo",
+        "Tokens de entrada",
+        "Tokens de saída",
+        "Créditos",
+        "Término",
+        "Código HTTP",
+        "Transmissão contínua",
+        "Identificador da chamada",
     ]
     body = rows[1:]
     assert sorted(row[4] for row in body) == ["11", "22"]
     by_id = {row[8]: row for row in body}
-    assert by_id["r-1"][1:6] == ["gpt-a", "5", "6", "11", "completed"]
-    assert by_id["'=HYPERLINK(1)"][5] == "client_disconnected"
+    assert by_id["r-1"][1:6] == ["gpt-a", "5", "6", "11", "concluída"]
+    assert by_id["'=HYPERLINK(1)"][5] == "interrompida"
     filtered = signed_in.get(CSV, {"model": "gpt-b"})
-    rows = list(csv.reader(io.StringIO(b"".join(filtered.streaming_content).decode())))
-    assert [row[4] for row in rows[1:]] == ["22"]
+    assert [row[4] for row in _csv_rows(filtered, delimiter=";")[1:]] == ["22"]
+
+
+def test_csv_in_english_uses_commas_and_english_headers(signed_in, user):
+    user.language = "en"
+    user.save(update_fields=["language"])
+    call(user, model="gpt-a", credits=11, request_id="r-1")
+    raw = b"".join(signed_in.get(CSV).streaming_content)
+    assert not raw.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(raw.decode()), delimiter=","))
+    assert rows[0][:5] == ["Date", "Model", "Tokens in", "Tokens out", "Credits"]
+    assert rows[1][1] == "gpt-a" and rows[1][4] == "11" and rows[1][5] == "completed"
+
+
+def test_csv_cells_are_never_formulas_even_after_a_separator(signed_in, user):
+    """pt-BR Excel splits a cell on `;` itself: a formula after it must be neutralised too."""
+    call(user, model="gpt-a;=cmd|' /C calc'!A0", credits=1, request_id="ok;@SUM(1+1);+1,-2")
+    rows = _csv_rows(signed_in.get(CSV), delimiter=";")
+    model, request_id = rows[1][1], rows[1][8]
+    assert model == "gpt-a;'=cmd|' /C calc'!A0"
+    assert request_id == "ok;'@SUM(1+1);'+1,'-2"
+    for cell in (model, request_id):
+        for part in re.split(r"[,;|\t]", cell):
+            assert not part.lstrip().startswith(("=", "+", "-", "@"))
 
 
 def test_grants_with_expiry_and_purchases_are_listed(signed_in, user, package):
@@ -195,7 +229,7 @@ def test_grants_with_expiry_and_purchases_are_listed(signed_in, user, package):
     response = signed_in.get(STATEMENT)
     grants = response.context["summary"].grants
     assert [g.amount for g in grants] == [5_000, 100_000]
-    assert [p.user_id for p in response.context["purchases"]] == [user.pk]
+    assert [p.user_id for p, _status in response.context["purchases"]] == [user.pk]
     html = response.content.decode()
-    assert 'class="purchase-requested"' in html
-    assert ">pendente<" in html
+    assert 'class="purchase-pending"' in html
+    assert ">aguardando pagamento<" in html
