@@ -1,8 +1,10 @@
 """Holds on PostgreSQL: the common admission, settlement and release in one round trip.
 
-The SQL functions (migration 0003) lock the account first and decline, writing nothing, whenever
-the call is not the common case; the ORM services in credits.services.holds then handle it, as the
-only rule book. These callers turn the functions' RETURNING values into model instances.
+The SQL functions (credits/sql/holds.v1.pg.sql) lock the account first and decline, writing
+nothing, whenever the call is not the common case; the ORM services in credits.services.holds then
+handle it. The rules they share with Python (cost, grant due, grant totals, draw order) are
+credits/sql/rules.v1.pg.sql, held to their Python twins by tests. These callers turn the
+functions' RETURNING values into model instances.
 """
 
 from datetime import datetime
