@@ -47,9 +47,21 @@ def test_state_thresholds(funded, unit_price, settings):
         "alert",
         2_000,
     )
-    spend(funded, unit_price, 1_999, "c")
-    assert account_summary(user_id=funded.pk).state == "alert"
+    # Blocked from below what a short call costs on the cheapest model (200 prompt + 256 answer
+    # tokens at 1 credit each), not at zero.
+    spend(funded, unit_price, 1_544, "c")
+    assert (
+        account_summary(user_id=funded.pk).available,
+        account_summary(user_id=funded.pk).state,
+    ) == (456, "alert")
     spend(funded, unit_price, 1, "d")
+    summary = account_summary(user_id=funded.pk)
+    assert (summary.available, summary.used_percent, summary.state) == (
+        455,
+        Decimal("95.45"),
+        "blocked",
+    )
+    spend(funded, unit_price, 455, "e")
     summary = account_summary(user_id=funded.pk)
     assert (summary.available, summary.used_percent, summary.state) == (
         0,
