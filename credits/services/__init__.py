@@ -3,7 +3,7 @@
 - ledger: the account lock and its book (draw, book, flush), the only writer of balance, debt, held
 - grants: grants, adjustments and expiry
 - holds: admission and settlement of calls; holds_pg: the same on PostgreSQL in one round trip
-- purchases, plans (subscriptions and cycles), prices (model weights)
+- purchases, plans (plans, subscriptions and cycles), prices (model weights)
 - members: a user created with their account on a plan, an integration's end user provisioned
 - outbox: the notifications a credit change writes, in its own transaction
 
@@ -33,6 +33,10 @@ from credits.services.outbox import (
 from credits.services.plans import (
     add_months,
     cycles_renew,
+    plan_create,
+    plan_default_set,
+    plan_update,
+    plan_validate,
     subscription_change_plan,
     subscription_start,
 )
@@ -68,6 +72,10 @@ __all__ = [
     "notification_cycle_renewed",
     "notification_purchase_confirmed",
     "notification_purchase_requested",
+    "plan_create",
+    "plan_default_set",
+    "plan_update",
+    "plan_validate",
     "purchase_cancel",
     "purchase_confirm",
     "purchase_refund",

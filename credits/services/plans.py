@@ -1,10 +1,13 @@
 """Plans and their monthly cycles: a subscription's allowance is granted at each cycle start and
-expires with the cycle."""
+expires with the cycle. A plan is created and changed here only (the admin, the admin API and the
+commands call these), so its rules are checked in one place."""
 
 import calendar
 import logging
 from datetime import datetime
+from typing import Any
 
+from django.apps import apps as global_apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -18,6 +21,144 @@ from credits.services.ledger import AccountBook, account_lock
 from credits.services.outbox import notification_cycle_renewed
 
 logger = logging.getLogger(__name__)
+
+
+# The plan a fresh database starts with: every priced model, no allowance (credits are granted).
+DEFAULT_PLAN = {
+    "slug": "padrao",
+    "name": "Padrão",
+    "monthly_allowance": 0,
+    "all_models": True,
+    "allowed_models": [],
+    "requests_per_minute": 60,
+    "default_max_tokens": 4096,
+    "is_default": True,
+    "active": True,
+}
+PLAN_FIELDS = tuple(DEFAULT_PLAN)
+_INT_MAX = 2**31 - 1
+_BIGINT_MAX = 2**63 - 1
+
+
+def plan_default_ensure(*, apps=global_apps) -> None:
+    """Create the default plan when no plan is the default, so a fresh database can serve calls
+    right after `migrate` (run by a migration and after every migrate; `apps` is the migration's)."""
+    model = apps.get_model("credits", "Plan")
+    if model.objects.filter(is_default=True).exists():
+        return
+    if model.objects.filter(slug=DEFAULT_PLAN["slug"]).exists():
+        logger.warning("no default plan, and the slug %s is taken", DEFAULT_PLAN["slug"])
+        return
+    model.objects.create(**DEFAULT_PLAN)
+
+
+def plan_default_ensure_after_migrate(sender, apps=global_apps, **kwargs) -> None:
+    plan_default_ensure(apps=apps)
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def plan_validate(*, plan: Plan) -> None:
+    """Every rule of a plan, on an unsaved candidate: ValidationError with the broken fields."""
+    errors: dict[str, list[str]] = {}
+
+    def refuse(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if not _whole(plan.monthly_allowance, 0, _BIGINT_MAX):
+        refuse("monthly_allowance", _("The allowance cannot be negative."))
+    names = plan.allowed_models
+    if not isinstance(names, list) or not all(
+        isinstance(name, str) and name.strip() and len(name) <= 200 for name in names
+    ):
+        refuse("allowed_models", _('Write a list of model names, like ["gpt-4o"].'))
+    for field in ("all_models", "is_default", "active"):
+        if not isinstance(getattr(plan, field), bool):
+            refuse(field, _("Give true or false."))
+    if plan.all_models is False and isinstance(names, list) and not names:
+        refuse("allowed_models", _("Name at least one model, or allow every model."))
+    if not _whole(plan.requests_per_minute, 0, _INT_MAX):
+        refuse("requests_per_minute", _("The per-minute limit is 0 (no limit) or more."))
+    if not _whole(plan.default_max_tokens, 1, _INT_MAX):
+        refuse("default_max_tokens", _("The default output limit is at least 1 token."))
+    if plan.is_default is True:
+        other = Plan.objects.filter(is_default=True).exclude(pk=plan.pk).first()
+        if other is not None:
+            refuse(
+                "is_default",
+                _("“%(plan)s” is already the default plan: unset it first.") % {"plan": other.name},
+            )
+        if plan.active is False:
+            refuse("active", _("The default plan must be active."))
+    if not errors:
+        try:
+            # Slug format and uniqueness, lengths; the default flag's constraint is checked above.
+            plan.full_clean(validate_constraints=False)
+        except ValidationError as invalid:
+            errors.update(invalid.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def plan_create(
+    *,
+    slug: str,
+    name: str,
+    monthly_allowance: int = 0,
+    all_models: bool = True,
+    allowed_models: list[str] | None = None,
+    requests_per_minute: int = 60,
+    default_max_tokens: int = 4096,
+    is_default: bool = False,
+    active: bool = True,
+) -> Plan:
+    """A new plan, once its rules hold (plan_validate). It makes no one's subscription change."""
+    plan = Plan(
+        slug=slug,
+        name=name,
+        monthly_allowance=monthly_allowance,
+        all_models=all_models,
+        allowed_models=[] if allowed_models is None else allowed_models,
+        requests_per_minute=requests_per_minute,
+        default_max_tokens=default_max_tokens,
+        is_default=is_default,
+        active=active,
+    )
+    plan_validate(plan=plan)
+    plan.save()
+    logger.info("plan created", extra={"plan": plan.slug})
+    return plan
+
+
+@transaction.atomic
+def plan_update(*, plan: Plan, **changes: Any) -> Plan:
+    """Change some of a plan's fields (PLAN_FIELDS), once its rules hold. An allowance change
+    counts from each subscription's next cycle; models and limits from the next call."""
+    unknown = set(changes) - set(PLAN_FIELDS)
+    if unknown:
+        raise ValidationError(
+            {field: [_("This field cannot be changed.")] for field in sorted(unknown)}
+        )
+    candidate = Plan.objects.select_for_update().get(pk=plan.pk)
+    for field, value in changes.items():
+        setattr(candidate, field, value)
+    plan_validate(plan=candidate)
+    candidate.save()
+    logger.info("plan updated", extra={"plan": candidate.slug, "fields": sorted(changes)})
+    return candidate
+
+
+@transaction.atomic
+def plan_default_set(*, plan: Plan) -> Plan:
+    """Make this (active) plan the default: new users, and users without a subscription, are on
+    it from now on; the former default plan stays as it is for its subscribers."""
+    if not plan.active:
+        raise ValidationError({"active": [_("The default plan must be active.")]})
+    Plan.objects.filter(is_default=True).exclude(pk=plan.pk).update(is_default=False)
+    return plan_update(plan=plan, is_default=True)
 
 
 def add_months(moment: datetime, months: int = 1) -> datetime:

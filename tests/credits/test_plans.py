@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from credits import tasks
-from credits.models import Grant, Hold, LedgerEntry, ModelPrice, Subscription
+from credits.models import Grant, Hold, LedgerEntry, ModelPrice, Plan, Subscription
 from credits.selectors import account_summary, ledger_violations
 from credits.services import (
     add_months,
@@ -52,10 +52,15 @@ def test_subscription_start_is_idempotent_and_refuses_unknown_plans(user):
         subscription_start(user=user, plan_slug="nope")
 
 
-def test_without_a_default_plan_there_is_no_subscription(db):
+def test_a_fresh_database_has_the_default_plan_and_new_users_get_it(db):
+    """Made by migration 0005 (and again after a test flush, as after any migrate)."""
+    default = Plan.objects.get(is_default=True)
+    assert (default.slug, default.name, default.monthly_allowance) == ("padrao", "Padrão", 0)
+    assert (default.all_models, default.requests_per_minute, default.active) == (True, 60, True)
     user = UserFactory(plan_slug=None)
-    assert not Subscription.objects.filter(user=user).exists()
+    assert Subscription.objects.get(user=user).plan == default
     assert user.account.balance == 0
+    assert not Grant.objects.filter(account=user.account).exists()
 
 
 def test_renewal_expires_the_old_allowance_and_grants_the_new(user, plan):

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from credits.models import Account, Grant, Hold
+from credits.models import Account, Grant, Hold, Subscription
 from credits.selectors import account_summary, ledger_violations, statement
 from credits.services import (
     credits_grant,
@@ -102,15 +102,16 @@ def test_summary_of_a_fresh_plan_user(user, plan):
     assert [(g.source, g.remaining) for g in summary.grants] == [("plan_cycle", 100_000)]
 
 
-def test_summary_without_account_or_grants(db):
+def test_summary_without_account_subscription_or_grants(db):
     user = UserFactory(plan_slug=None)
     Account.objects.filter(pk=user.pk).delete()
+    Subscription.objects.filter(user=user).delete()
     summary = account_summary(user_id=user.pk)
-    assert (summary.available, summary.used_percent, summary.state, summary.plan) == (
+    assert (summary.available, summary.used_percent, summary.state, summary.plan.slug) == (
         0,
         Decimal(100),
         "blocked",
-        None,
+        "padrao",  # without a subscription, on the default plan
     )
 
 

@@ -6,7 +6,7 @@ from django.db import transaction
 from accounts.models import User
 from accounts.services import api_key_create
 from credits.models import CreditPackage, Plan
-from credits.services import model_price_set, user_create
+from credits.services import model_price_set, plan_create, plan_default_set, user_create
 
 DEMO_ADMIN = ("admin@solaris.local", "solaris-admin")
 DEMO_USER = ("demo@solaris.local", "solaris-demo")
@@ -17,10 +17,10 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        Plan.objects.get_or_create(
-            slug="basico",
-            defaults={"name": "Básico", "monthly_allowance": 100_000, "is_default": True},
+        plan = Plan.objects.filter(slug="basico").first() or plan_create(
+            slug="basico", name="Básico", monthly_allowance=100_000
         )
+        plan_default_set(plan=plan)
         for model, input_weight, output_weight in (
             ("gpt-4o-mini", "0.15", "0.6"),
             ("gpt-4o", "2.5", "10"),
