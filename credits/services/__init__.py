@@ -32,6 +32,7 @@ from credits.services.outbox import (
 )
 from credits.services.plans import (
     add_months,
+    cycle_boundary,
     cycles_renew,
     plan_create,
     plan_default_set,
@@ -57,6 +58,7 @@ __all__ = [
     "add_months",
     "credits_adjust",
     "credits_grant",
+    "cycle_boundary",
     "cycles_renew",
     "grants_expire",
     "hold_create",

@@ -168,6 +168,26 @@ def add_months(moment: datetime, months: int = 1) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
+def cycle_boundary(*, anchor: datetime, months: int) -> datetime:
+    """Where the cycle `months` after the anchor's starts: the anchor's day and time of that month,
+    or the month's last day when it is shorter, in the server's time zone (as people read dates)."""
+    return add_months(timezone.localtime(anchor), months)
+
+
+def cycle_bounds(*, anchor: datetime, moment: datetime) -> tuple[datetime, datetime]:
+    """The monthly cycle [start, end) of a subscription anchored at `anchor` that holds `moment`."""
+    first, last = timezone.localtime(anchor), timezone.localtime(moment)
+    months = (last.year - first.year) * 12 + last.month - first.month
+    while cycle_boundary(anchor=anchor, months=months) > moment:
+        months -= 1
+    while cycle_boundary(anchor=anchor, months=months + 1) <= moment:
+        months += 1
+    return (
+        cycle_boundary(anchor=anchor, months=months),
+        cycle_boundary(anchor=anchor, months=months + 1),
+    )
+
+
 def _plan_for(plan_slug: str | None) -> Plan | None:
     if plan_slug:
         try:
@@ -208,7 +228,11 @@ def subscription_start(*, user: User, plan_slug: str | None = None) -> Subscript
         return None
     now = timezone.now()
     subscription = Subscription.objects.create(
-        user=user, plan=plan, cycle_start=now, cycle_end=add_months(now)
+        user=user,
+        plan=plan,
+        cycle_anchor=now,
+        cycle_start=now,
+        cycle_end=cycle_boundary(anchor=now, months=1),
     )
     _grant_cycle(book, subscription, now)
     book.flush()
@@ -231,8 +255,8 @@ def subscription_change_plan(
         ).update(expires_at=now)
         expire_due(book, now)
     subscription.plan = plan
-    subscription.cycle_start = now
-    subscription.cycle_end = add_months(now)
+    subscription.cycle_anchor = subscription.cycle_start = now
+    subscription.cycle_end = cycle_boundary(anchor=now, months=1)
     subscription.save()
     _grant_cycle(book, subscription, now, created_by=changed_by)
     book.flush()
@@ -244,8 +268,9 @@ def subscription_change_plan(
 
 
 def cycles_renew(*, now: datetime | None = None) -> int:
-    """Start the next cycle of every subscription whose cycle ended. Safe to run concurrently:
-    each subscription is re-read under its account's lock, and the cycle grant's key is unique."""
+    """Start the cycle that holds `now` for every subscription whose cycle ended: the anchor's day
+    of this month, or its last day (Jan 31 → Feb 28 → Mar 31). Safe to run concurrently: each
+    subscription is re-read under its account's lock, and the cycle grant's key is unique."""
     now = now or timezone.now()
     user_ids = list(
         Subscription.objects.filter(cycle_end__lte=now)
@@ -264,9 +289,10 @@ def cycles_renew(*, now: datetime | None = None) -> int:
                 Q(expires_at__isnull=True) | Q(expires_at__gt=subscription.cycle_end)
             ).update(expires_at=subscription.cycle_end)
             expire_due(book, now)
-            while subscription.cycle_end <= now:
-                subscription.cycle_start = subscription.cycle_end
-                subscription.cycle_end = add_months(subscription.cycle_start)
+            # Counted from the anchor (missed cycles are skipped, not back-paid).
+            start, end = cycle_bounds(anchor=subscription.cycle_anchor, moment=now)
+            subscription.cycle_start = max(start, subscription.cycle_end)
+            subscription.cycle_end = end
             subscription.save(update_fields=["cycle_start", "cycle_end"])
             _grant_cycle(book, subscription, now)
             book.flush()

@@ -235,7 +235,7 @@ class CreditsMachine(RuleBasedStateMachine):
     def renew(self):
         end = timezone.now() - timedelta(seconds=1)
         Subscription.objects.filter(user=self.user).update(
-            cycle_start=end - timedelta(days=30), cycle_end=end
+            cycle_anchor=end, cycle_start=end - timedelta(days=30), cycle_end=end
         )
         assert cycles_renew() == 1
 
