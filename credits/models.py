@@ -103,6 +103,7 @@ class Account(models.Model):
 
     @property
     def available(self) -> int:
+        """credits.rules.available once every due expiry is booked, as the services do first."""
         return self.balance - self.held
 
 

@@ -43,7 +43,10 @@ _BIGINT_MAX = 2**63 - 1
 def plan_default_ensure(*, apps=global_apps) -> None:
     """Create the default plan when no plan is the default, so a fresh database can serve calls
     right after `migrate` (run by a migration and after every migrate; `apps` is the migration's)."""
-    model = apps.get_model("credits", "Plan")
+    try:
+        model = apps.get_model("credits", "Plan")
+    except LookupError:  # a migrate that has not reached credits yet
+        return
     if model.objects.filter(is_default=True).exists():
         return
     if model.objects.filter(slug=DEFAULT_PLAN["slug"]).exists():
