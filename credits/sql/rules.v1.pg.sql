@@ -10,12 +10,16 @@ CREATE OR REPLACE FUNCTION solaris_call_cost(
 $$;
 
 -- credits.services.grants.due_grants: a grant whose time has come still has a remainder to book.
+-- PL/pgSQL, not SQL: PostgreSQL cannot inline an SQL function with a sub-select, and would plan it
+-- again at every call; PL/pgSQL keeps its plan for the session.
 CREATE OR REPLACE FUNCTION solaris_grant_due(p_account bigint, p_now timestamptz)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (
         SELECT 1 FROM credits_grant g
         WHERE g.account_id = p_account AND g.expires_at <= p_now AND g.remaining > 0
     );
+END;
 $$;
 
 -- credits.selectors.grant_totals: the original total of the active grants (a spent grant without
