@@ -52,7 +52,7 @@ class PlanListCreate(AdminApiView):
         try:
             plan = plan_create(**data)
         except ValidationError as error:
-            raise _plan_error(error, slug_taken=True) from None
+            raise _plan_error(error) from None
         return Response(s.PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
@@ -77,18 +77,19 @@ class PlanDetail(AdminApiView):
         try:
             plan = plan_update(plan=plan, **data)
         except ValidationError as error:
-            raise _plan_error(error, slug_taken=False) from None
+            raise _plan_error(error) from None
         return Response(s.PlanSerializer(plan).data)
 
 
-def _plan_error(error: ValidationError, *, slug_taken: bool) -> SolarisError:
-    """Every code of credits.services' plan checks is the field at fault."""
-    code = getattr(error, "code", None) or ""
-    if code == "duplicate":
-        conflict = service_error(error)
-        conflict.param = "slug" if slug_taken else "is_default"
-        return conflict
-    return SolarisError(" ".join(error.messages), param=code or None)
+def _plan_error(error: ValidationError) -> SolarisError:
+    """credits.services' plan rules name the field at fault; a slug taken is a conflict."""
+    if not hasattr(error, "error_dict"):
+        return service_error(error)
+    field, errors = next(iter(error.error_dict.items()))
+    message = " ".join(str(text) for problem in errors for text in problem.messages)
+    if any(problem.code == "unique" for problem in errors):
+        return SolarisError(message, status=409, code="already_exists", param=field)
+    return SolarisError(message, param=None if field == "__all__" else field)
 
 
 class ModelPriceListCreate(AdminApiView):

@@ -1,13 +1,16 @@
+import copy
 import uuid
 from datetime import datetime, time
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Integration
 from accounts.services import email_domains_clean
 from credits.models import CreditPackage, ModelPrice, Plan
+from credits.services import plan_validate
 
 MAX_GRANT = 10**12
 
@@ -110,30 +113,18 @@ class PlanAdminForm(forms.ModelForm):
             "active",
         ]
 
-    def clean_monthly_allowance(self):
-        allowance = self.cleaned_data["monthly_allowance"]
-        if allowance is not None and allowance < 0:
-            raise forms.ValidationError(_("The allowance cannot be negative."))
-        return allowance
-
-    def clean_allowed_models(self):
-        names = self.cleaned_data.get("allowed_models") or []
-        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-            raise forms.ValidationError(_('Write a list of model names, like ["gpt-4o"].'))
-        return names
-
     def clean(self):
         cleaned = super().clean() or {}
-        if cleaned.get("is_default"):
-            other = Plan.objects.filter(is_default=True).exclude(pk=self.instance.pk).first()
-            if other is not None:
-                self.add_error(
-                    "is_default",
-                    _("“%(plan)s” is already the default plan: unset it first.")
-                    % {"plan": other.name},
-                )
-            if not cleaned.get("active", True):
-                self.add_error("active", _("The default plan must be active."))
+        candidate = copy.copy(self.instance)  # the plan as saved, with the form's values
+        for field in self.Meta.fields:
+            setattr(candidate, field, cleaned.get(field, getattr(self.instance, field)))
+        try:
+            # The rules of a plan are credits'; the admin API and the commands check the same.
+            plan_validate(plan=candidate)
+        except ValidationError as broken:
+            for field, messages in broken.message_dict.items():
+                if field in self.fields and field not in self.errors:
+                    self.add_error(field, messages)
         return cleaned
 
 

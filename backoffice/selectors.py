@@ -14,6 +14,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    ExpressionWrapper,
     F,
     OuterRef,
     Q,
@@ -23,43 +24,89 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, Greatest, Least, TruncDate
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
+from credits import rules
 from credits.models import Account, Grant, LedgerEntry, Purchase
-from credits.selectors import AccountSummary, account_summary, active_grants_filter
+from credits.selectors import (
+    AccountSummary,
+    account_summary,
+    active_grants_filter,
+    blocked_lines,
+)
 from proxy.models import CallRecord
 
 BASIS_POINTS = 10_000  # used percent kept as an integer number of hundredths of a percent
+_INTEGER = BigIntegerField()
 PERIODS = (7, 30, 90)
+
+
+def _sql(value: Any) -> Any:
+    return value if hasattr(value, "resolve_expression") else Value(value, output_field=_INTEGER)
+
+
+def _sql_least(first: Any, second: Any) -> Least:
+    return Least(_sql(first), _sql(second), output_field=_INTEGER)
+
+
+def _sql_greatest(first: Any, second: Any) -> Greatest:
+    return Greatest(_sql(first), _sql(second), output_field=_INTEGER)
 
 
 def users_with_credits(queryset: QuerySet[User] | None = None) -> QuerySet[User]:
     """Users annotated, in SQL, with what account_summary computes for one user.
 
-    credits_granted / credits_left (active grants), credits_available, used_bp (used percent in
-    basis points, rounded down like account_summary), credit_state and last_call_at: the list can
-    sort and filter on them and stays one query however many users it shows.
+    credits_granted / credits_left / credits_expired_left (the grant totals), credits_available
+    (credits.rules.available itself, given SQL's least and greatest), used_bp (used percent in
+    basis points, rounded down like credits.rules.used_percent), blocked_line (their plan's, or the
+    default plan's without a subscription), credit_state (credits.rules.credit_state, held to it by
+    tests/credits/test_rules.py) and last_call_at: the list can sort and filter on them and stays
+    one query however many users it shows (the plans' blocked lines come from a per-process cache).
     """
     now = timezone.now()
     queryset = queryset if queryset is not None else User.objects.all()
-    grants = Grant.objects.filter(active_grants_filter(now), account_id=OuterRef("pk"))
-    per_account = grants.order_by().values("account_id")
-    granted = per_account.annotate(total=Sum("amount")).values("total")
-    left = per_account.annotate(total=Sum("remaining")).values("total")
+    per_account = Grant.objects.filter(account_id=OuterRef("pk")).order_by().values("account_id")
+    not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    granted = per_account.filter(active_grants_filter(now)).annotate(total=Sum("amount"))
+    left = per_account.filter(not_expired).annotate(total=Sum("remaining"))
+    expired_left = per_account.filter(expires_at__lte=now).annotate(total=Sum("remaining"))
     last_call = CallRecord.objects.filter(user_id=OuterRef("pk")).order_by("-created_at")
-    integer = BigIntegerField()
+    lines = blocked_lines()
     return (
         queryset.annotate(
-            credits_granted=Coalesce(Subquery(granted, output_field=integer), 0),
-            credits_left=Coalesce(Subquery(left, output_field=integer), 0),
+            credits_granted=Coalesce(Subquery(granted.values("total"), output_field=_INTEGER), 0),
+            credits_left=Coalesce(Subquery(left.values("total"), output_field=_INTEGER), 0),
+            credits_expired_left=Coalesce(
+                Subquery(expired_left.values("total"), output_field=_INTEGER), 0
+            ),
             credits_held=Coalesce(F("account__held"), 0),
             credits_debt=Coalesce(F("account__debt"), 0),
+            blocked_line=Case(
+                When(subscription__isnull=True, then=Value(lines[None])),
+                *[
+                    When(subscription__plan_id=plan, then=Value(line))
+                    for plan, line in lines.items()
+                    if plan is not None
+                ],
+                default=Value(1),
+                output_field=_INTEGER,
+            ),
             last_call_at=Subquery(last_call.values("created_at")[:1]),
         )
         .annotate(
-            credits_available=F("credits_left") - F("credits_debt") - F("credits_held"),
+            credits_available=ExpressionWrapper(
+                rules.available(
+                    left=F("credits_left"),
+                    expired_left=F("credits_expired_left"),
+                    held=F("credits_held"),
+                    debt=F("credits_debt"),
+                    least=_sql_least,
+                    greatest=_sql_greatest,
+                ),
+                output_field=_INTEGER,
+            )
         )
         .annotate(
             used_bp=Case(
@@ -71,12 +118,15 @@ def users_with_credits(queryset: QuerySet[User] | None = None) -> QuerySet[User]
                 ),
                 When(credits_available__lte=0, then=Value(BASIS_POINTS)),
                 default=Value(0),
-                output_field=integer,
+                output_field=_INTEGER,
             )
         )
         .annotate(
             credit_state=Case(
-                When(credits_available__lte=0, then=Value(Account.State.BLOCKED.value)),
+                When(
+                    credits_available__lt=F("blocked_line"),
+                    then=Value(Account.State.BLOCKED.value),
+                ),
                 When(
                     used_bp__gte=settings.SOLARIS_ALERT_THRESHOLD * 100,
                     then=Value(Account.State.ALERT.value),

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from accounts.models import User
 from backoffice.models import GrantRequest
 from credits.models import CreditPackage, Grant, LedgerEntry, ModelPrice, Plan, Purchase
+from credits.selectors import member_plan
 from proxy.models import CallRecord
 
 MAX_CREDITS = 10**12
@@ -85,8 +86,8 @@ class UserListItemSerializer(serializers.Serializer):
     last_call_at = serializers.DateTimeField(allow_null=True)
 
     def get_plan(self, user) -> str | None:
-        subscription = getattr(user, "subscription", None)
-        return subscription.plan.slug if subscription else None
+        plan = member_plan(subscription=getattr(user, "subscription", None))
+        return plan.slug if plan else None
 
     def get_used_percent(self, user) -> str:
         from backoffice.selectors import used_percent_of

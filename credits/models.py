@@ -103,6 +103,7 @@ class Account(models.Model):
 
     @property
     def available(self) -> int:
+        """credits.rules.available once every due expiry is booked, as the services do first."""
         return self.balance - self.held
 
 
@@ -118,6 +119,14 @@ class Subscription(models.Model):
     )
     cycle_start = models.DateTimeField(_("cycle start"))
     cycle_end = models.DateTimeField(_("cycle end"), db_index=True)
+    # Cycles are counted from here, not from the previous end: a plan started on the 31st renews on
+    # the last day of shorter months and on the 31st again after them.
+    cycle_anchor = models.DateTimeField(
+        _("cycle anchor"),
+        help_text=_(
+            "Each cycle starts on this day and time of the month (or the month's last day)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("subscription")

@@ -1,16 +1,21 @@
-"""Reads of credits: the account summary every page and header shows, statements, the ledger check."""
+"""Reads of credits: the account summary every page and header shows, statements, the ledger check.
+
+The rules behind the numbers (available, used percent, the blocked line, the state) are
+credits.rules; everything here that reports them computes them through `position_from`.
+"""
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
+from typing import cast
 
 from django.conf import settings
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from credits.models import Account, Grant, Hold, LedgerEntry, Plan, Subscription
-
-HUNDRED = Decimal(100)
+from credits import rules
+from credits.models import Account, Grant, Hold, LedgerEntry, ModelPrice, Plan, Subscription
+from kernel.local_cache import TtlCache
 
 
 @dataclass(frozen=True)
@@ -29,14 +34,6 @@ class AccountSummary:
     grants: list[Grant] = field(default_factory=list)
 
 
-def used_percent(*, granted: int, used: int, available: int) -> Decimal:
-    if granted <= 0:
-        return HUNDRED if available <= 0 else Decimal(0)
-    return (Decimal(used) * HUNDRED / Decimal(granted)).quantize(
-        Decimal("0.01"), rounding=ROUND_DOWN
-    )
-
-
 # Normal, then alert, then blocked: an account is notified when it rises past what it was last
 # notified of (credits.services.outbox).
 STATE_RANK: dict[str, int] = {
@@ -45,19 +42,75 @@ STATE_RANK: dict[str, int] = {
     Account.State.BLOCKED: 2,
 }
 
-
-def credit_state(*, used_percent: Decimal, available: int) -> str:
-    if available <= 0:
-        return Account.State.BLOCKED
-    if used_percent >= settings.SOLARIS_ALERT_THRESHOLD:
-        return Account.State.ALERT
-    return Account.State.NORMAL
+# Per process, short TTL (kernel/local_cache.py): read on every proxied call and credit event.
+_subscriptions: TtlCache[Subscription] = TtlCache("subscriptions")
+_default_plans: TtlCache[Plan] = TtlCache("default plan")
+_lines: TtlCache[int] = TtlCache("blocked lines")
+_all_lines: TtlCache[dict[int | None, int]] = TtlCache("blocked lines of every plan")
 
 
-def expiry_reserve(*, held: int, debt: int, active_left: int, expired_left: int) -> int:
-    """How much of the expired grants' remainder must wait for open holds before it expires:
-    the part of what is held that the active grants (net of debt) cannot cover."""
-    return min(expired_left, max(0, held + debt - active_left))
+def subscription_of(*, user_id: int) -> Subscription | None:
+    # The loaders are lambdas: building a queryset costs more than the cache hit it would be for.
+    return _subscriptions.get(
+        user_id, lambda: Subscription.objects.select_related("plan").filter(user_id=user_id).first()
+    )
+
+
+def default_plan() -> Plan | None:
+    """The plan new users get, and the one a user without a subscription is on."""
+    return _default_plans.get(
+        "default", lambda: Plan.objects.filter(is_default=True, active=True).first()
+    )
+
+
+def member_plan(*, subscription: Subscription | None) -> Plan | None:
+    """The plan of the user `subscription` belongs to: its plan, or the default plan without one."""
+    return subscription.plan if subscription is not None else default_plan()
+
+
+def _line_settings() -> tuple[int, int]:
+    return settings.SOLARIS_BLOCKED_PROMPT_TOKENS, settings.SOLARIS_MIN_ANSWER_TOKENS
+
+
+def _weights() -> list[tuple[str, Decimal, Decimal]]:
+    return list(
+        ModelPrice.objects.filter(active=True).values_list("model", "input_weight", "output_weight")
+    )
+
+
+def _line(plan: Plan | None, weights: list[tuple[str, Decimal, Decimal]]) -> int:
+    if plan is None or not plan.active:
+        return rules.blocked_line(weights=[])  # an inactive plan allows no model
+    return rules.blocked_line(
+        weights=[(inp, out) for model, inp, out in weights if plan.allows(model)]
+    )
+
+
+def blocked_line_of(*, plan: Plan | None) -> int:
+    """The blocked line of a plan (credits.rules.blocked_line over the priced models it allows)."""
+    key = (plan.pk if plan else None, *_line_settings())
+    # The loader always gives a line (at least 1), so the cache never answers None here.
+    return cast(int, _lines.get(key, lambda: _line(plan, _weights())))
+
+
+def line_for(*, subscription: Subscription | None) -> int:
+    """The blocked line of the user `subscription` belongs to (None: a user without one)."""
+    return blocked_line_of(plan=member_plan(subscription=subscription))
+
+
+def blocked_lines() -> dict[int | None, int]:
+    """The blocked line of every plan by id, and under None the one of users without a
+    subscription (the default plan's), for reads over many users (2 queries, then cached)."""
+    return cast(dict[int | None, int], _all_lines.get(_line_settings(), _all_lines_load))
+
+
+def _all_lines_load() -> dict[int | None, int]:
+    weights = _weights()
+    plans = list(Plan.objects.all())
+    lines: dict[int | None, int] = {plan.pk: _line(plan, weights) for plan in plans}
+    default = next((plan for plan in plans if plan.is_default and plan.active), None)
+    lines[None] = _line(default, weights)
+    return lines
 
 
 def active_grants_filter(now: datetime) -> Q:
@@ -84,6 +137,32 @@ def grant_totals(*, account_id: int, now: datetime) -> GrantTotals:
     return GrantTotals(**totals)
 
 
+@dataclass(frozen=True)
+class CreditPosition:
+    available: int
+    granted: int
+    used: int
+    used_percent: Decimal
+    state: str
+
+
+def position_from(*, held: int, debt: int, totals: GrantTotals, line: int) -> CreditPosition:
+    """Available, used percent and state from an account's numbers, its grant totals and its
+    plan's blocked line: the one place credits.rules are applied to an account."""
+    available = rules.available(
+        left=totals.left, expired_left=totals.expired_left, held=held, debt=debt
+    )
+    used = totals.granted - totals.left
+    percent = rules.used_percent(granted=totals.granted, used=used, available=available)
+    return CreditPosition(
+        available=available,
+        granted=totals.granted,
+        used=used,
+        used_percent=percent,
+        state=rules.credit_state(available=available, used_percent=percent, blocked_line=line),
+    )
+
+
 def summary_from(
     *,
     account: Account,
@@ -91,24 +170,25 @@ def summary_from(
     subscription: Subscription | None,
     grants: list[Grant] | None = None,
 ) -> AccountSummary:
-    """The summary of an account already read (or locked), without another query."""
-    granted, left = totals.granted, totals.left
-    reserve = expiry_reserve(
-        held=account.held, debt=account.debt, active_left=left, expired_left=totals.expired_left
+    """The summary of an account already read (or locked), given its subscription (None: the user
+    has none, and is on the default plan), without another query once the plan's line is cached."""
+    plan = member_plan(subscription=subscription)
+    position = position_from(
+        held=account.held,
+        debt=account.debt,
+        totals=totals,
+        line=blocked_line_of(plan=plan),
     )
-    available = left + reserve - account.debt - account.held
-    used = granted - left
-    percent = used_percent(granted=granted, used=used, available=available)
     return AccountSummary(
-        available=available,
+        available=position.available,
         balance=account.balance,
         held=account.held,
         debt=account.debt,
-        granted=granted,
-        used=used,
-        used_percent=percent,
-        state=credit_state(used_percent=percent, available=available),
-        plan=subscription.plan if subscription else None,
+        granted=position.granted,
+        used=position.used,
+        used_percent=position.used_percent,
+        state=position.state,
+        plan=plan,
         renews_at=subscription.cycle_end if subscription else None,
         alert_threshold=settings.SOLARIS_ALERT_THRESHOLD,
         grants=grants or [],
@@ -224,37 +304,16 @@ def ledger_violations() -> list[LedgerViolation]:
     return violations
 
 
-@dataclass(frozen=True)
-class CreditPosition:
-    available: int
-    granted: int
-    used: int
-    used_percent: Decimal
-    state: str
-
-
-def position_from(*, held: int, debt: int, totals: GrantTotals) -> CreditPosition:
-    available = totals.left - debt - held
-    used = totals.granted - totals.left
-    percent = used_percent(granted=totals.granted, used=used, available=available)
-    return CreditPosition(
-        available=available,
-        granted=totals.granted,
-        used=used,
-        used_percent=percent,
-        state=credit_state(used_percent=percent, available=available),
-    )
-
-
 def credit_position(*, user_id: int, account: Account | None = None) -> CreditPosition:
-    """Available, used percent and state (1 query given the locked account, else 2): cheap
-    enough to run inside a service that already holds the account lock."""
+    """Available, used percent and state (1 query given the locked account, else 2, once the
+    plan's line is cached): cheap enough to run inside a service that holds the account lock."""
     if account is None:
         held, debt = Account.objects.values_list("held", "debt").get(pk=user_id)
     else:
         held, debt = account.held, account.debt
     totals = grant_totals(account_id=user_id, now=timezone.now())
-    return position_from(held=held, debt=debt, totals=totals)
+    line = line_for(subscription=subscription_of(user_id=user_id))
+    return position_from(held=held, debt=debt, totals=totals, line=line)
 
 
 def grant_key(idempotency_key: str) -> str:

@@ -10,10 +10,10 @@ class ProxyConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from accounts.models import ApiKey, Integration, User
-        from credits.models import ModelPrice, Plan, Subscription
         from kernel.local_cache import lookups_changed
 
-        for model in (ApiKey, Integration, User, ModelPrice, Plan, Subscription):
+        # Keys and users are cached per process here; credits empties the caches for its models.
+        for model in (ApiKey, Integration, User):
             post_save.connect(
                 lookups_changed, sender=model, dispatch_uid=f"lookups:{model.__name__}"
             )

@@ -20,7 +20,7 @@ from accounts.models import ApiKey, Integration, User
 from accounts.selectors import key_find
 from accounts.services import key_touch, usable_identity, user_ensure_active
 from credits.models import ModelPrice, Plan, Subscription
-from credits.selectors import AccountSummary, account_summary
+from credits.selectors import AccountSummary, account_summary, member_plan, subscription_of
 from credits.services import (
     InsufficientCredits,
     hold_create,
@@ -109,7 +109,6 @@ def call_id_for(request_id: str, *, from_client: bool) -> str:
 
 # Per process, short TTL: see kernel/local_cache.py for the bound on revocations and edits.
 _keys: TtlCache[ApiKey | Integration] = TtlCache("keys")
-_subscriptions: TtlCache[Subscription] = TtlCache("subscriptions")
 _prices: TtlCache[ModelPrice] = TtlCache("prices")
 _priced: TtlCache[list[str]] = TtlCache("priced models")
 
@@ -144,20 +143,15 @@ def caller_authenticate(
     return caller
 
 
-def subscription_of(*, user_id: int) -> Subscription | None:
-    # The loaders are lambdas: building a queryset costs more than the cache hit it would be for.
-    return _subscriptions.get(
-        user_id, lambda: Subscription.objects.select_related("plan").filter(user_id=user_id).first()
-    )
-
-
 def price_of(*, model: str) -> ModelPrice | None:
+    # The loaders are lambdas: building a queryset costs more than the cache hit it would be for.
     return _prices.get(model, lambda: ModelPrice.objects.filter(model=model, active=True).first())
 
 
 def plan_of(*, user_id: int, subscription: Subscription | None = None) -> Plan | None:
-    subscription = subscription or subscription_of(user_id=user_id)
-    return subscription.plan if subscription and subscription.plan.active else None
+    """The user's plan (the default plan without a subscription); None when it is inactive."""
+    plan = member_plan(subscription=subscription or subscription_of(user_id=user_id))
+    return plan if plan is not None and plan.active else None
 
 
 def priced_models() -> list[str]:
@@ -202,17 +196,42 @@ def usable_conversation(value: str | None) -> str:
     return usable_identity(value)[:128]
 
 
-def quota_refusal(*, user: User, available: int, needed: int) -> SolarisError:
-    """The one place a call is refused for lack of credits (notifications hook here)."""
+def quota_refusal(*, user: User, short: InsufficientCredits) -> SolarisError:
+    """The one place a call is refused for lack of credits (notifications hook here): credits
+    exhausted when the account is blocked, else this request is larger than what is left."""
     logger.info(
         "call refused: insufficient credits",
-        extra={"user_id": user.pk, "available": available, "needed": needed},
+        extra={
+            "user_id": user.pk,
+            "available": short.available,
+            "needed": short.needed,
+            "blocked": short.blocked,
+        },
     )
     try:
         notification_credits_refused(user_id=user.pk)
     except Exception:
         # The refusal must reach the caller even if the blocked e-mail cannot be queued.
         logger.exception("blocked notification for a refused call failed")
+    if not short.blocked:
+        with override(user.language):
+            message = _(
+                "This request is larger than your remaining credits: it may cost up to "
+                "%(needed)s credits and %(available)s are left. Ask for a shorter answer "
+                "(max_tokens), shorten the conversation or choose a cheaper model; to buy more, "
+                "open %(url)s."
+            ) % {
+                "needed": short.needed,
+                "available": short.available,
+                "url": f"{settings.SOLARIS_PUBLIC_URL}/conta/",
+            }
+        return SolarisError(
+            message,
+            status=429,
+            code="request_exceeds_credits",
+            type="insufficient_quota",
+            headers={"x-should-retry": "false"},
+        )
     with override(user.language):
         message = _(
             "You have no credits left for this request. To buy more, open %(url)s "
@@ -380,7 +399,7 @@ def _admit(caller: Caller, *, call_id: str, request: ChatRequest, conversation_i
             summary_of=subscription,
         )
     except InsufficientCredits as short:
-        raise quota_refusal(user=user, available=short.available, needed=short.needed) from None
+        raise quota_refusal(user=user, short=short) from None
     return Admitted(
         call_id=call_id,
         caller=caller,

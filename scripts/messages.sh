@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Refresh the pt-BR catalogs of the named apps, then compile them: bash scripts/messages.sh portal
 # An app's catalog holds the strings of its own code; portal's also holds the project templates
-# people read (templates/*.html, templates/portal, templates/registration). Translate what is new
+# people read (templates/*.html, templates/portal, templates/registration), backoffice's the staff
+# templates (templates/admin, templates/backoffice). Translate what is new
 # (msgstr "") or fuzzy in <app>/locale/pt_BR/LC_MESSAGES/django.po, then run this again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,17 +17,26 @@ for app in "$@"; do
   printf 'from solaris.settings import *  # noqa: F403\nLOCALE_PATHS = ["%s/%s/locale"]\n' \
     "$ROOT" "$app" >"$TMP/messages_settings.py"
   export PYTHONPATH="$TMP:$ROOT" DJANGO_SETTINGS_MODULE=messages_settings
-  if [ "$app" = portal ]; then
-    # The templates have no app of their own: run from the root, leaving out every other app,
-    # the staff templates (backoffice's catalog) and the e-mails (one template per language).
+  if [ "$app" = portal ] || [ "$app" = backoffice ]; then
+    # The templates have no app of their own: run from the root, leaving out every other app.
+    # The staff templates (templates/admin, templates/backoffice) are backoffice's, the others
+    # portal's; the e-mails have one template per language.
     others=()
     for dir in */; do
       dir=${dir%/}
-      [ "$dir" = portal ] || [ "$dir" = templates ] || others+=(--ignore="$dir")
+      [ "$dir" = "$app" ] || [ "$dir" = templates ] || others+=(--ignore="$dir")
     done
+    if [ "$app" = portal ]; then
+      others+=(--ignore=templates/backoffice --ignore=templates/admin)
+    else
+      for dir in templates/*/; do
+        dir=${dir%/}
+        [ "$dir" = templates/admin ] || [ "$dir" = templates/backoffice ] || others+=(--ignore="$dir")
+      done
+      for file in templates/*.html; do others+=(--ignore="$file"); done
+    fi
     "$ADMIN" makemessages -l pt_BR --no-obsolete "${others[@]}" --ignore=.venv \
-      --ignore=.litellm-venv --ignore=templates/backoffice --ignore=templates/admin \
-      --ignore=templates/emails
+      --ignore=.litellm-venv --ignore=templates/emails
   else
     (cd "$app" && "$ADMIN" makemessages -l pt_BR --no-obsolete)
   fi

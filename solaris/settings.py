@@ -261,6 +261,9 @@ SOLARIS_HOLD_MAX_AGE_SECONDS = env.int("SOLARIS_HOLD_MAX_AGE_SECONDS", default=9
 SOLARIS_SQL_FAST_PATH = env.bool("SOLARIS_SQL_FAST_PATH", default=True)
 # The smallest answer worth admitting when max_tokens has to be lowered to fit the balance.
 SOLARIS_MIN_ANSWER_TOKENS = env.int("SOLARIS_MIN_ANSWER_TOKENS", default=256)
+# An account is blocked when it cannot pay a prompt this long plus the smallest answer above, on
+# the cheapest model its plan allows (docs/credits.md).
+SOLARIS_BLOCKED_PROMPT_TOKENS = env.int("SOLARIS_BLOCKED_PROMPT_TOKENS", default=200)
 SOLARIS_UPSTREAM_CONNECT_TIMEOUT = env.float("SOLARIS_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
 SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT = env.float(
     "SOLARIS_UPSTREAM_FIRST_BYTE_TIMEOUT", default=120.0

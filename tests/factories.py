@@ -4,19 +4,26 @@ import factory
 
 from accounts.models import User
 from credits.models import CreditPackage, ModelPrice, Plan
-from credits.services import user_create
+from credits.services import plan_create, plan_default_set, user_create
 
 
 class PlanFactory(factory.django.DjangoModelFactory):
+    """Plans are made through the service; one made with is_default=True takes the default over
+    from the plan `migrate` creates. A slug already there returns that plan."""
+
     class Meta:
         model = Plan
-        django_get_or_create = ("slug",)
 
     slug = factory.Sequence(lambda n: f"plan-{n}")
     name = factory.LazyAttribute(lambda plan: plan.slug.title())
     monthly_allowance = 10_000
     requests_per_minute = 0
     default_max_tokens = 1_000
+
+    @classmethod
+    def _create(cls, model_class, *args, is_default=False, **kwargs):
+        plan = model_class.objects.filter(slug=kwargs["slug"]).first() or plan_create(**kwargs)
+        return plan_default_set(plan=plan) if is_default else plan
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -28,7 +28,7 @@ from backoffice.roles import PRIVILEGE_FIELDS, may_change_account
 from backoffice.selectors import used_percent_of, user_overview, users_with_credits
 from backoffice.services import staff_grant
 from credits.models import Account
-from credits.selectors import account_summary, grant_already_made
+from credits.selectors import account_summary, grant_already_made, member_plan
 from credits.services import subscription_change_plan
 
 GRANT_RIGHT = "backoffice.grant_credits"
@@ -108,8 +108,8 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.display(description=gettext_lazy("plan"), ordering="subscription__plan__name")
     def plan(self, user):
-        subscription = getattr(user, "subscription", None)
-        return subscription.plan.name if subscription else "—"
+        plan = member_plan(subscription=getattr(user, "subscription", None))
+        return plan.name if plan else "—"
 
     @admin.display(description=gettext_lazy("available"), ordering="credits_available")
     def available(self, user):

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from backoffice.admin_tools import (
     CsvExportAdmin,
@@ -306,7 +306,7 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
             title=_("Refund purchase #%(id)s") % {"id": purchase.pk},
             form=form,
             subject=purchase,
-            submit_label=_("Refund"),
+            submit_label=pgettext("action", "Refund"),
             note=_("%(credits)s credits still unspent are taken back; what was spent stays spent.")
             % {"credits": credits_text(remaining)},
         )

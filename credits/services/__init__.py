@@ -3,7 +3,7 @@
 - ledger: the account lock and its book (draw, book, flush), the only writer of balance, debt, held
 - grants: grants, adjustments and expiry
 - holds: admission and settlement of calls; holds_pg: the same on PostgreSQL in one round trip
-- purchases, plans (subscriptions and cycles), prices (model weights)
+- purchases, plans (plans, subscriptions and cycles), prices (model weights)
 - members: a user created with their account on a plan, an integration's end user provisioned
 - outbox: the notifications a credit change writes, in its own transaction
 
@@ -37,10 +37,13 @@ from credits.services.outbox import (
 )
 from credits.services.plans import (
     add_months,
+    cycle_boundary,
     cycles_renew,
     new_member_plan,
     plan_create,
+    plan_default_set,
     plan_update,
+    plan_validate,
     subscription_change_plan,
     subscription_start,
 )
@@ -61,6 +64,7 @@ __all__ = [
     "add_months",
     "credits_adjust",
     "credits_grant",
+    "cycle_boundary",
     "cycles_renew",
     "grants_expire",
     "hold_create",
@@ -79,7 +83,9 @@ __all__ = [
     "notification_purchase_confirmed",
     "notification_purchase_requested",
     "plan_create",
+    "plan_default_set",
     "plan_update",
+    "plan_validate",
     "provisioning_plan",
     "purchase_cancel",
     "purchase_confirm",

@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from credits.models import Grant, LedgerEntry, Purchase
-from credits.selectors import expiry_reserve, grant_key
+from credits.rules import expiry_reserve
+from credits.selectors import grant_key
 from credits.services.ledger import AccountBook, account_lock, require_key
 from credits.services.outbox import notification_credit_state
 

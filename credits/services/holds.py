@@ -16,9 +16,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from credits import pricing
+from credits import pricing, rules
 from credits.models import Account, Hold, LedgerEntry, ModelPrice, Subscription
-from credits.selectors import AccountSummary, grant_totals, position_from, summary_from
+from credits.selectors import (
+    AccountSummary,
+    grant_totals,
+    line_for,
+    position_from,
+    subscription_of,
+    summary_from,
+)
 from credits.services import holds_pg
 from credits.services.grants import due_grants, expire_due
 from credits.services.ledger import AccountBook, account_lock
@@ -28,10 +35,14 @@ logger = logging.getLogger(__name__)
 
 
 class InsufficientCredits(Exception):
-    def __init__(self, *, available: int, needed: int):
-        super().__init__(f"available {available}, needed {needed}")
+    """Not even the prompt and the smallest answer fit. `blocked`: the account is blocked (it cannot
+    pay a short call, credits.rules.credit_state), not just short for this request."""
+
+    def __init__(self, *, available: int, needed: int, blocked: bool):
+        super().__init__(f"available {available}, needed {needed}, blocked {blocked}")
         self.available = available
         self.needed = needed
+        self.blocked = blocked
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,8 @@ def hold_create(
 
     Raises InsufficientCredits when not even the prompt and SOLARIS_MIN_ANSWER_TOKENS fit.
     `with_summary` adds the account summary after the hold (one aggregate, in the same transaction;
-    its plan and renewal come from `summary_of`, the subscription the caller already read).
+    its plan and renewal come from `summary_of`, the subscription the caller already read, else
+    from the cached one).
     """
     now = now or timezone.now()
     if holds_pg.fast_path() and prompt_tokens >= 0 and max_tokens >= 1 and n >= 1:
@@ -139,7 +151,12 @@ def _hold_create_locked(
             budget=available, prompt_tokens=prompt_tokens, n=n, **weights
         )
         if allowed < min(settings.SOLARIS_MIN_ANSWER_TOKENS, max_tokens):
-            raise InsufficientCredits(available=max(available, 0), needed=worst)
+            line = line_for(subscription=summary_of or subscription_of(user_id=user.pk))
+            raise InsufficientCredits(
+                available=max(available, 0),
+                needed=worst,
+                blocked=rules.blocked(available=available, blocked_line=line),
+            )
         worst = pricing.cost(prompt_tokens=prompt_tokens, completion_tokens=allowed * n, **weights)
     hold = Hold.objects.create(
         account=account,
@@ -155,7 +172,8 @@ def _hold_create_locked(
     summary = None
     if with_summary:
         totals = grant_totals(account_id=account.pk, now=now)
-        summary = summary_from(account=account, totals=totals, subscription=summary_of)
+        subscription = summary_of or subscription_of(user_id=account.pk)
+        summary = summary_from(account=account, totals=totals, subscription=subscription)
     return Admission(hold=hold, max_tokens=allowed, clamped=allowed < max_tokens, summary=summary)
 
 
@@ -251,10 +269,13 @@ def _hold_settle_locked(
     """hold_settle_summarised for every case, through the ORM inside one transaction."""
     book, hold = _lock_hold(request_id, now)
     account = book.account
+    subscription = summary_of or subscription_of(user_id=account.pk)
     if hold.status == Hold.Status.SETTLED:
         entry = LedgerEntry.objects.filter(hold=hold).first()
         totals = grant_totals(account_id=account.pk, now=now)
-        return Settlement(entry, summary_from(account=account, totals=totals, subscription=None))
+        return Settlement(
+            entry, summary_from(account=account, totals=totals, subscription=subscription)
+        )
     charge = pricing.cost(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
@@ -304,10 +325,14 @@ def _hold_settle_locked(
         expire_due(book, now)
     book.flush()
     totals = grant_totals(account_id=account.pk, now=now)
-    notification_credit_state(
-        account=account, position=position_from(held=account.held, debt=account.debt, totals=totals)
+    position = position_from(
+        held=account.held,
+        debt=account.debt,
+        totals=totals,
+        line=line_for(subscription=subscription),
     )
-    summary = summary_from(account=account, totals=totals, subscription=summary_of)
+    notification_credit_state(account=account, position=position)
+    summary = summary_from(account=account, totals=totals, subscription=subscription)
     return Settlement(entry, summary)
 
 

@@ -1,8 +1,10 @@
 """Holds on PostgreSQL: the common admission, settlement and release in one round trip.
 
-The SQL functions (migration 0003) lock the account first and decline, writing nothing, whenever
-the call is not the common case; the ORM services in credits.services.holds then handle it, as the
-only rule book. These callers turn the functions' RETURNING values into model instances.
+The SQL functions (credits/sql/holds.v1.pg.sql) lock the account first and decline, writing
+nothing, whenever the call is not the common case; the ORM services in credits.services.holds then
+handle it. The rules they share with Python (cost, grant due, grant totals, draw order) are
+credits/sql/rules.v1.pg.sql, held to their Python twins by tests. These callers turn the
+functions' RETURNING values into model instances.
 """
 
 from datetime import datetime
@@ -20,7 +22,9 @@ from credits.selectors import (
     AccountSummary,
     GrantTotals,
     grant_totals,
+    line_for,
     position_from,
+    subscription_of,
     summary_from,
 )
 from credits.services.ledger import account_lock
@@ -99,7 +103,7 @@ def hold_open_fast(
         summary = summary_from(
             account=_loaded(account),
             totals=GrantTotals(granted=granted, left=left, expired_left=expired_left),
-            subscription=summary_of,
+            subscription=summary_of or subscription_of(user_id=user_id),
         )
     return _loaded(hold), summary
 
@@ -174,21 +178,22 @@ def hold_settle_fast(
         Account(user_id=account_id, balance=balance, held=held, debt=debt, notified_state=notified)
     )
     totals = GrantTotals(granted=granted, left=left, expired_left=expired_left)
-    state = position_from(held=held, debt=debt, totals=totals).state
+    subscription = summary_of or subscription_of(user_id=account_id)
+    line = line_for(subscription=subscription)
+    state = position_from(held=held, debt=debt, totals=totals, line=line).state
     if STATE_RANK[state] > STATE_RANK[notified]:
-        _credit_state_catch_up(account_id=account_id, now=now)
-    return entry, summary_from(account=account, totals=totals, subscription=summary_of)
+        _credit_state_catch_up(account_id=account_id, line=line, now=now)
+    return entry, summary_from(account=account, totals=totals, subscription=subscription)
 
 
 @transaction.atomic
-def _credit_state_catch_up(*, account_id: int, now: datetime) -> None:
+def _credit_state_catch_up(*, account_id: int, line: int, now: datetime) -> None:
     """The notification a fast settlement crossed into, decided again under the account lock, so
     racing settlements notify once (rare: only when the state rises past the last notified)."""
     account = account_lock(user_id=account_id)
     totals = grant_totals(account_id=account_id, now=now)
-    notification_credit_state(
-        account=account, position=position_from(held=account.held, debt=account.debt, totals=totals)
-    )
+    position = position_from(held=account.held, debt=account.debt, totals=totals, line=line)
+    notification_credit_state(account=account, position=position)
 
 
 def hold_release_fast(*, request_id: str, now: datetime) -> bool:

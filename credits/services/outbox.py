@@ -80,19 +80,11 @@ def notification_credit_state(
 
 @transaction.atomic
 def notification_credits_refused(*, user_id: int) -> Notification | None:
-    """A call was refused for credits (its own transaction rolled back): blocked, once per crossing.
-
-    Only when the account is nearly out (alert or blocked): a refusal with most credits left means
-    one oversized request, not an empty account, and is answered by the 429 alone.
-    """
-    account = account_lock(user_id=user_id)
-    if account.notified_state == Account.State.BLOCKED:
-        return None
-    position = credit_position(user_id=user_id, account=account)
-    if position.state == Account.State.NORMAL:
-        return None
-    _notified_state_set(account, Account.State.BLOCKED)
-    return _credit_state_notification(account, Account.State.BLOCKED, position)
+    """A call was refused for credits (its own transaction rolled back): the state is decided again
+    under the account lock, as at any credit event. A blocked account is told once per crossing,
+    also when a price edit moved its blocked line since its last call; a refusal of an account that
+    is not blocked (one request larger than what is left) writes nothing."""
+    return notification_credit_state(account=account_lock(user_id=user_id))
 
 
 def notification_purchase_requested(*, purchase: Purchase) -> Notification:

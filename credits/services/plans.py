@@ -1,19 +1,21 @@
 """Plans and their monthly cycles: a subscription's allowance is granted at each cycle start and
-expires with the cycle."""
+expires with the cycle. A plan is created and changed here only (the admin, the admin API and the
+commands call these), so its rules are checked in one place."""
 
 import calendar
 import logging
 from datetime import datetime
+from typing import Any
 
+from django.apps import apps as global_apps
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from credits.models import Grant, ModelPrice, Plan, Subscription
+from credits.models import Grant, Plan, Subscription
 from credits.services.grants import expire_due, grant_create
 from credits.services.ledger import AccountBook, account_lock
 from credits.services.outbox import notification_cycle_renewed
@@ -21,11 +23,218 @@ from credits.services.outbox import notification_cycle_renewed
 logger = logging.getLogger(__name__)
 
 
+# The plan a fresh database starts with: every priced model, no allowance (credits are granted).
+DEFAULT_PLAN = {
+    "slug": "padrao",
+    "name": "Padrão",
+    "monthly_allowance": 0,
+    "all_models": True,
+    "allowed_models": [],
+    "requests_per_minute": 60,
+    "default_max_tokens": 4096,
+    "is_default": True,
+    "active": True,
+}
+PLAN_FIELDS = tuple(DEFAULT_PLAN)
+# Sane upper bounds (the columns hold more): what no real plan needs is a typing mistake.
+MAX_ALLOWANCE = 10**12
+MAX_REQUESTS_PER_MINUTE = 1_000_000
+MAX_DEFAULT_TOKENS = 1_000_000
+MAX_ALLOWED_MODELS = 1_000
+
+
+def plan_default_ensure(*, apps=global_apps) -> None:
+    """Create the default plan when no plan is the default, so a fresh database can serve calls
+    right after `migrate` (run by a migration and after every migrate; `apps` is the migration's)."""
+    try:
+        model = apps.get_model("credits", "Plan")
+    except LookupError:  # a migrate that has not reached credits yet
+        return
+    if model.objects.filter(is_default=True).exists():
+        return
+    if model.objects.filter(slug=DEFAULT_PLAN["slug"]).exists():
+        logger.warning("no default plan, and the slug %s is taken", DEFAULT_PLAN["slug"])
+        return
+    model.objects.create(**DEFAULT_PLAN)
+
+
+def plan_default_ensure_after_migrate(sender, apps=global_apps, **kwargs) -> None:
+    plan_default_ensure(apps=apps)
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def plan_validate(*, plan: Plan) -> None:
+    """Every rule of a plan, on an unsaved candidate: ValidationError with the broken fields."""
+    errors: dict[str, list[ValidationError]] = {}
+
+    def refuse(field: str, message: str, code: str = "invalid") -> None:
+        errors.setdefault(field, []).append(ValidationError(message, code=code))
+
+    for field in ("slug", "name"):
+        if "\x00" in str(getattr(plan, field)):
+            refuse(field, _("NUL characters are not allowed."))
+    allowance = plan.monthly_allowance
+    if not _whole(allowance, 0, MAX_ALLOWANCE):
+        if isinstance(allowance, int) and not isinstance(allowance, bool) and allowance < 0:
+            refuse("monthly_allowance", _("The allowance cannot be negative."))
+        else:
+            refuse(
+                "monthly_allowance",
+                _("The allowance is a whole number of credits, at most %(max)s.")
+                % {"max": MAX_ALLOWANCE},
+            )
+    names = plan.allowed_models
+    if (
+        not isinstance(names, list)
+        or len(names) > MAX_ALLOWED_MODELS
+        or not all(
+            isinstance(name, str) and name.strip() and len(name) <= 200 and "\x00" not in name
+            for name in names
+        )
+    ):
+        refuse("allowed_models", _('Write a list of model names, like ["gpt-4o"].'))
+    for field in ("all_models", "is_default", "active"):
+        if not isinstance(getattr(plan, field), bool):
+            refuse(field, _("Give true or false."))
+    if plan.all_models is False and isinstance(names, list) and not names:
+        refuse("allowed_models", _("Name at least one model, or allow every model."))
+    if not _whole(plan.requests_per_minute, 0, MAX_REQUESTS_PER_MINUTE):
+        refuse(
+            "requests_per_minute",
+            _("The per-minute limit is 0 (no limit) to %(max)s.")
+            % {"max": MAX_REQUESTS_PER_MINUTE},
+        )
+    if not _whole(plan.default_max_tokens, 1, MAX_DEFAULT_TOKENS):
+        refuse(
+            "default_max_tokens",
+            _("The default output limit is 1 to %(max)s tokens.") % {"max": MAX_DEFAULT_TOKENS},
+        )
+    if plan.is_default is True:
+        if plan.active is False:
+            refuse("active", _("The default plan must be active."))
+        other = Plan.objects.filter(is_default=True).exclude(pk=plan.pk).first()
+        if other is not None:
+            refuse(
+                "is_default",
+                _("“%(plan)s” is already the default plan: unset it first.") % {"plan": other.name},
+            )
+    if not errors:
+        try:
+            # Slug format and uniqueness (code "unique"), lengths; the default flag is checked above.
+            plan.full_clean(validate_constraints=False)
+        except ValidationError as invalid:
+            for field, problems in invalid.error_dict.items():
+                errors.setdefault(field, []).extend(problems)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _plan_save(plan: Plan) -> None:
+    """Save a validated plan, its name trimmed and its model names each once, in order."""
+    plan.name = plan.name.strip()
+    plan.allowed_models = sorted({name.strip() for name in plan.allowed_models})
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError:
+        # Validated just before: only a concurrent save of the same slug or default gets here.
+        raise ValidationError(
+            {
+                "slug": ValidationError(
+                    _("Another plan with this slug, or another default plan, was just saved."),
+                    code="unique",
+                )
+            }
+        ) from None
+
+
+@transaction.atomic
+def plan_create(
+    *,
+    slug: str,
+    name: str,
+    monthly_allowance: int = 0,
+    all_models: bool = True,
+    allowed_models: list[str] | None = None,
+    requests_per_minute: int = 60,
+    default_max_tokens: int = 4096,
+    is_default: bool = False,
+    active: bool = True,
+) -> Plan:
+    """A new plan, once its rules hold (plan_validate). It makes no one's subscription change."""
+    plan = Plan(
+        slug=slug,
+        name=name,
+        monthly_allowance=monthly_allowance,
+        all_models=all_models,
+        allowed_models=[] if allowed_models is None else allowed_models,
+        requests_per_minute=requests_per_minute,
+        default_max_tokens=default_max_tokens,
+        is_default=is_default,
+        active=active,
+    )
+    plan_validate(plan=plan)
+    _plan_save(plan)
+    logger.info("plan created", extra={"plan": plan.slug})
+    return plan
+
+
+@transaction.atomic
+def plan_update(*, plan: Plan, **changes: Any) -> Plan:
+    """Change some of a plan's fields (PLAN_FIELDS), once its rules hold. An allowance change
+    counts from each subscription's next cycle; models and limits from the next call."""
+    unknown = set(changes) - set(PLAN_FIELDS)
+    if unknown:
+        raise ValidationError(
+            {field: [_("This field cannot be changed.")] for field in sorted(unknown)}
+        )
+    candidate = Plan.objects.select_for_update().get(pk=plan.pk)
+    for field, value in changes.items():
+        setattr(candidate, field, value)
+    plan_validate(plan=candidate)
+    _plan_save(candidate)
+    logger.info("plan updated", extra={"plan": candidate.slug, "fields": sorted(changes)})
+    return candidate
+
+
+@transaction.atomic
+def plan_default_set(*, plan: Plan) -> Plan:
+    """Make this (active) plan the default: new users, and users without a subscription, are on
+    it from now on; the former default plan stays as it is for its subscribers."""
+    if not plan.active:
+        raise ValidationError({"active": [_("The default plan must be active.")]})
+    Plan.objects.filter(is_default=True).exclude(pk=plan.pk).update(is_default=False)
+    return plan_update(plan=plan, is_default=True)
+
+
 def add_months(moment: datetime, months: int = 1) -> datetime:
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
+
+
+def cycle_boundary(*, anchor: datetime, months: int) -> datetime:
+    """Where the cycle `months` after the anchor's starts: the anchor's day and time of that month,
+    or the month's last day when it is shorter, in the server's time zone (as people read dates)."""
+    return add_months(timezone.localtime(anchor), months)
+
+
+def cycle_bounds(*, anchor: datetime, moment: datetime) -> tuple[datetime, datetime]:
+    """The monthly cycle [start, end) of a subscription anchored at `anchor` that holds `moment`."""
+    first, last = timezone.localtime(anchor), timezone.localtime(moment)
+    months = (last.year - first.year) * 12 + last.month - first.month
+    while cycle_boundary(anchor=anchor, months=months) > moment:
+        months -= 1
+    while cycle_boundary(anchor=anchor, months=months + 1) <= moment:
+        months += 1
+    return (
+        cycle_boundary(anchor=anchor, months=months),
+        cycle_boundary(anchor=anchor, months=months + 1),
+    )
 
 
 def new_member_plan(*, plan_slug: str | None) -> Plan | None:
@@ -70,7 +279,11 @@ def subscription_start(*, user: User, plan_slug: str | None = None) -> Subscript
         return None
     now = timezone.now()
     subscription = Subscription.objects.create(
-        user=user, plan=plan, cycle_start=now, cycle_end=add_months(now)
+        user=user,
+        plan=plan,
+        cycle_anchor=now,
+        cycle_start=now,
+        cycle_end=cycle_boundary(anchor=now, months=1),
     )
     _grant_cycle(book, subscription, now)
     book.flush()
@@ -93,8 +306,8 @@ def subscription_change_plan(
         ).update(expires_at=now)
         expire_due(book, now)
     subscription.plan = plan
-    subscription.cycle_start = now
-    subscription.cycle_end = add_months(now)
+    subscription.cycle_anchor = subscription.cycle_start = now
+    subscription.cycle_end = cycle_boundary(anchor=now, months=1)
     subscription.save()
     _grant_cycle(book, subscription, now, created_by=changed_by)
     book.flush()
@@ -106,8 +319,9 @@ def subscription_change_plan(
 
 
 def cycles_renew(*, now: datetime | None = None) -> int:
-    """Start the next cycle of every subscription whose cycle ended. Safe to run concurrently:
-    each subscription is re-read under its account's lock, and the cycle grant's key is unique."""
+    """Start the cycle that holds `now` for every subscription whose cycle ended: the anchor's day
+    of this month, or its last day (Jan 31 → Feb 28 → Mar 31). Safe to run concurrently: each
+    subscription is re-read under its account's lock, and the cycle grant's key is unique."""
     now = now or timezone.now()
     user_ids = list(
         Subscription.objects.filter(cycle_end__lte=now)
@@ -126,164 +340,13 @@ def cycles_renew(*, now: datetime | None = None) -> int:
                 Q(expires_at__isnull=True) | Q(expires_at__gt=subscription.cycle_end)
             ).update(expires_at=subscription.cycle_end)
             expire_due(book, now)
-            while subscription.cycle_end <= now:
-                subscription.cycle_start = subscription.cycle_end
-                subscription.cycle_end = add_months(subscription.cycle_start)
+            # Counted from the anchor (missed cycles are skipped, not back-paid).
+            start, end = cycle_bounds(anchor=subscription.cycle_anchor, moment=now)
+            subscription.cycle_start = max(start, subscription.cycle_end)
+            subscription.cycle_end = end
             subscription.save(update_fields=["cycle_start", "cycle_end"])
             _grant_cycle(book, subscription, now)
             book.flush()
             notification_cycle_renewed(subscription=subscription)
             renewed += 1
     return renewed
-
-
-MAX_ALLOWANCE = 10**12
-MAX_REQUESTS_PER_MINUTE = 1_000_000
-MAX_DEFAULT_TOKENS = 1_000_000
-MAX_ALLOWED_MODELS = 1_000
-_MODEL_NAME_LENGTH = ModelPrice._meta.get_field("model").max_length or 200
-
-
-def _text(value, max_length: int) -> bool:
-    return (
-        isinstance(value, str)
-        and bool(value.strip())
-        and len(value) <= max_length
-        and "\x00" not in value
-    )
-
-
-def _whole(value, *, low: int, high: int, code: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(
-            _("Give a whole number from %(low)s to %(high)s.") % {"low": low, "high": high},
-            code=code,
-        )
-
-
-def _plan_check(plan: Plan) -> None:
-    """Every rule a plan must keep, each error coded with the field at fault."""
-    slug_length = Plan._meta.get_field("slug").max_length or 50
-    if not isinstance(plan.slug, str) or not 0 < len(plan.slug) <= slug_length:
-        raise ValidationError(
-            _("The slug is required (at most %(count)s characters).") % {"count": slug_length},
-            code="slug",
-        )
-    try:
-        validate_slug(plan.slug)
-    except ValidationError:
-        raise ValidationError(
-            _("The slug may hold only letters, digits, hyphens and underscores."), code="slug"
-        ) from None
-    if not _text(plan.name, 100):
-        raise ValidationError(_("The name is required (at most 100 characters)."), code="name")
-    _whole(plan.monthly_allowance, low=0, high=MAX_ALLOWANCE, code="monthly_allowance")
-    _whole(
-        plan.requests_per_minute, low=0, high=MAX_REQUESTS_PER_MINUTE, code="requests_per_minute"
-    )
-    _whole(plan.default_max_tokens, low=1, high=MAX_DEFAULT_TOKENS, code="default_max_tokens")
-    names = plan.allowed_models
-    if (
-        not isinstance(names, list)
-        or len(names) > MAX_ALLOWED_MODELS
-        or not all(_text(name, _MODEL_NAME_LENGTH) for name in names)
-    ):
-        raise ValidationError(
-            _("Allowed models must be a list of model names (at most %(count)s).")
-            % {"count": MAX_ALLOWED_MODELS},
-            code="allowed_models",
-        )
-    for flag in ("all_models", "is_default", "active"):
-        if not isinstance(getattr(plan, flag), bool):
-            raise ValidationError(_("Give true or false."), code=flag)
-    if plan.is_default:
-        other = Plan.objects.filter(is_default=True).exclude(pk=plan.pk).first()
-        if other is not None:
-            raise ValidationError(
-                _("“%(plan)s” is already the default plan: unset it first.") % {"plan": other.name},
-                code="is_default",
-            )
-        if not plan.active:
-            raise ValidationError(_("The default plan must be active."), code="active")
-
-
-def _plan_save(plan: Plan) -> None:
-    plan.name = plan.name.strip()
-    plan.allowed_models = sorted({name.strip() for name in plan.allowed_models})
-    try:
-        with transaction.atomic():
-            plan.save()
-    except IntegrityError:
-        # Checked just before; only a concurrent save of the same slug or default gets here.
-        raise ValidationError(
-            _("Another plan with this slug, or another default plan, was just saved."),
-            code="duplicate",
-        ) from None
-
-
-@transaction.atomic
-def plan_create(
-    *,
-    slug: str,
-    name: str,
-    monthly_allowance: int = 0,
-    all_models: bool = True,
-    allowed_models: list[str] | None = None,
-    requests_per_minute: int = 60,
-    default_max_tokens: int = 4096,
-    is_default: bool = False,
-    active: bool = True,
-) -> Plan:
-    """A new plan; refused (code "duplicate") when the slug is taken."""
-    plan = Plan(
-        slug=slug,
-        name=name,
-        monthly_allowance=monthly_allowance,
-        all_models=all_models,
-        allowed_models=allowed_models if allowed_models is not None else [],
-        requests_per_minute=requests_per_minute,
-        default_max_tokens=default_max_tokens,
-        is_default=is_default,
-        active=active,
-    )
-    _plan_check(plan)
-    if Plan.objects.filter(slug=slug).exists():
-        raise ValidationError(
-            _("A plan with the slug %(slug)s already exists.") % {"slug": slug}, code="duplicate"
-        )
-    _plan_save(plan)
-    return plan
-
-
-@transaction.atomic
-def plan_update(
-    *,
-    plan: Plan,
-    name: str | None = None,
-    monthly_allowance: int | None = None,
-    all_models: bool | None = None,
-    allowed_models: list[str] | None = None,
-    requests_per_minute: int | None = None,
-    default_max_tokens: int | None = None,
-    is_default: bool | None = None,
-    active: bool | None = None,
-) -> Plan:
-    """Change the given fields of a plan (None leaves a field as it is). Subscribers keep their
-    current cycle: a new allowance is granted from their next cycle on."""
-    plan = Plan.objects.select_for_update().get(pk=plan.pk)
-    changes = {
-        "name": name,
-        "monthly_allowance": monthly_allowance,
-        "all_models": all_models,
-        "allowed_models": allowed_models,
-        "requests_per_minute": requests_per_minute,
-        "default_max_tokens": default_max_tokens,
-        "is_default": is_default,
-        "active": active,
-    }
-    for field, value in changes.items():
-        if value is not None:
-            setattr(plan, field, value)
-    _plan_check(plan)
-    _plan_save(plan)
-    return plan

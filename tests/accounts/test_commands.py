@@ -19,18 +19,28 @@ def test_create_user_on_default_and_named_plan(plan):
     from tests.factories import PlanFactory
 
     PlanFactory(slug="pro", monthly_allowance=1_000_000)
-    assert run("create_user", "a@example.com")[-1] == "Created a@example.com on plan basico"
-    assert run("create_user", "b@example.com", "--plan", "pro")[-1].endswith("plan pro")
+    assert run("create_user", "a@example.com")[-1] == (
+        "Created a@example.com on plan basico (Basico, the default plan)"
+    )
+    assert run("create_user", "b@example.com", "--plan", "pro")[-1] == (
+        "Created b@example.com on plan pro (Pro, not the default plan)"
+    )
     assert User.objects.get(email="b@example.com").account.balance == 1_000_000
 
 
 def test_create_user_refuses_duplicates_and_unknown_plans(user):
     # The operator reads Solaris's default language (pt-BR), whatever a test left active.
-    with translation.override("pt-br"):
-        with pytest.raises(CommandError, match="Já existe um usuário com este e-mail"):
-            run("create_user", "ana@example.com")
-        with pytest.raises(CommandError, match="Plano desconhecido"):
-            run("create_user", "x@example.com", "--plan", "nope")
+    with (
+        translation.override("pt-br"),
+        pytest.raises(CommandError, match="Já existe um usuário com este e-mail"),
+    ):
+        run("create_user", "ana@example.com")
+    with pytest.raises(CommandError) as refused:
+        run("create_user", "x@example.com", "--plan", "nope")
+    assert str(refused.value) == (
+        "There is no plan 'nope'. Create it first with `manage.py create_plan nope --name NAME`, "
+        "or leave --plan out to get the default plan (basico)."
+    )
     assert not User.objects.filter(email="x@example.com").exists()
 
 

@@ -21,6 +21,14 @@ def unit_price(db):
     return ModelPriceFactory(model="unit", input_weight="1", output_weight="1")
 
 
+@pytest.fixture(params=[pytest.param("fast", marks=pytest.mark.postgres), "orm"])
+def both_paths(request, settings):
+    """The rule tests run twice: through PostgreSQL's one-statement fast path (credits/sql/) and
+    through the ORM services alone, so each rule is proven on both. SQLite has the ORM path only."""
+    settings.SOLARIS_SQL_FAST_PATH = request.param == "fast"
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def english_messages():
     """Operators' default language is pt-BR; these tests read the services' messages in English."""

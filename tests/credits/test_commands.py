@@ -1,5 +1,7 @@
-"""grant_credits, take_back_credits, set_model_price and check_ledger, as an operator runs them."""
+"""grant_credits, take_back_credits, set_model_price, create_plan, set_plan, create_user and
+check_ledger, as an operator runs them."""
 
+import re
 import subprocess
 import sys
 from datetime import datetime, time
@@ -11,7 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from credits.models import Account, Grant, LedgerEntry, ModelPrice
+from accounts.models import User
+from credits.models import Account, Grant, LedgerEntry, ModelPrice, Plan, Subscription
 from tests.conftest import ROOT
 
 
@@ -196,3 +199,79 @@ def test_take_back_credits_refuses_bad_input_and_changes_nothing(poor, args, mes
         run("take_back_credits", *args)
     assert not LedgerEntry.objects.filter(kind="adjustment").exists()
     assert Account.objects.get(pk=poor.pk).balance == 300
+
+
+def test_create_user_on_a_fresh_database_gets_the_default_plan(db):
+    out, _err = run("create_user", "nova@example.com")
+    assert out.strip() == "Created nova@example.com on plan padrao (Padrão, the default plan)"
+
+
+def test_create_user_without_any_default_plan_says_how_to_fix_it(db):
+    Plan.objects.update(is_default=False)
+    out, _err = run("create_user", "nova@example.com")
+    assert out.strip() == (
+        "Created nova@example.com on no plan: no active plan is the default, so every chat call "
+        "is refused. Fix: `manage.py create_plan SLUG --name NAME --default`, then "
+        "`manage.py set_plan nova@example.com SLUG`."
+    )
+
+
+def test_create_plan_then_set_plan(db):
+    out, _err = run(
+        "create_plan",
+        "pro",
+        "--name",
+        "Pro",
+        "--allowance",
+        "50000",
+        "--models",
+        "a, b,",
+        "--rpm",
+        "0",
+    )
+    assert out.strip() == (
+        "Created plan pro (Pro): 50000 credits a cycle, a, b, no limit of calls a minute"
+    )
+    plan = Plan.objects.get(slug="pro")
+    assert (plan.all_models, plan.allowed_models, plan.is_default) == (False, ["a", "b"], False)
+    run("create_user", "ana@example.com")
+    out, _err = run("set_plan", "ANA@example.com", "pro")
+    assert out.startswith("ana@example.com is on plan pro (Pro) from now; the cycle renews ")
+    user = User.objects.get(email="ana@example.com")
+    assert Subscription.objects.get(user=user).plan == plan
+    assert Account.objects.get(pk=user.pk).balance == 50_000
+
+
+def test_create_plan_default_takes_the_default_over(db):
+    out, _err = run("create_plan", "empresa", "--name", "Empresa", "--default")
+    assert out.strip().endswith("60 calls a minute, the default plan")
+    assert list(Plan.objects.filter(is_default=True).values_list("slug", flat=True)) == ["empresa"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["padrao", "--name", "Outro"], "slug: Plan with this Slug already exists."),
+        (["x y", "--name", "X"], "slug: Enter a valid “slug”"),
+        (["x", "--name", "X", "--allowance", "-1"], "monthly_allowance: The allowance cannot"),
+        (["x", "--name", "X", "--models", ","], "allowed_models: Name at least one model"),
+        (["x", "--name", "X", "--max-tokens", "0"], "default_max_tokens: The default output"),
+        (["x", "--name", "X", "--default", "--inactive"], "active: The default plan must be"),
+    ],
+)
+def test_create_plan_refuses_what_breaks_a_rule(db, arguments, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        run("create_plan", *arguments)
+    assert not Plan.objects.filter(slug="x").exists()
+    assert Plan.objects.get(is_default=True).slug == "padrao"
+
+
+def test_set_plan_refuses_unknown_users_and_plans_and_inactive_plans(db):
+    run("create_user", "ana@example.com")
+    with pytest.raises(CommandError, match=r"No user with e-mail ghost@example\.com"):
+        run("set_plan", "ghost@example.com", "padrao")
+    with pytest.raises(CommandError, match="There is no plan 'nope': create it with"):
+        run("set_plan", "ana@example.com", "nope")
+    run("create_plan", "velho", "--name", "Velho", "--inactive")
+    with pytest.raises(CommandError, match="Plan velho is inactive"):
+        run("set_plan", "ana@example.com", "velho")

@@ -481,6 +481,8 @@ def test_switched_off_by_the_setting(funded, settings):
 def test_fast_settlement_notifies_a_crossing_once(funded, settings):
     user, price = funded
     settings.SOLARIS_ALERT_THRESHOLD = 80
+    settings.SOLARIS_BLOCKED_PROMPT_TOKENS = 1  # blocked below 2 credits: room for the alert
+    settings.SOLARIS_MIN_ANSWER_TOKENS = 1
     _admit(user, price, "a")
     _statements(lambda: hold_settle(request_id="a", prompt_tokens=10, completion_tokens=60))
     assert not Notification.objects.exists()

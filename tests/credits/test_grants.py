@@ -18,6 +18,9 @@ from credits.services import (
 )
 from tests.factories import CreditPackageFactory, UserFactory
 
+# Every rule here holds through the SQL fast path and through the ORM (tests/credits/conftest.py).
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 def balance(user) -> int:
     user.account.refresh_from_db()

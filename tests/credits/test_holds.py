@@ -21,6 +21,9 @@ from credits.services import (
 )
 from tests.factories import ModelPriceFactory
 
+# Every rule here holds through the SQL fast path and through the ORM (tests/credits/conftest.py).
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 def account(user):
     user.account.refresh_from_db()
@@ -128,6 +131,15 @@ def test_settle_books_the_real_cost_once(poor, price):
     assert (account(poor).balance, account(poor).held) == (9_247, 0)
     hold = Hold.objects.get(request_id="r1")
     assert hold.status == "settled" and hold.closed_at is not None
+    assert ledger_violations() == []
+
+
+def test_the_real_cost_is_rounded_up(poor):
+    price = ModelPriceFactory(model="fraction", input_weight="0.5", output_weight="0.25")
+    fund(poor, 100)
+    hold_create(user=poor, request_id="r1", price=price, prompt_tokens=3, max_tokens=10)
+    entry = hold_settle(request_id="r1", prompt_tokens=3, completion_tokens=1)  # 1.75
+    assert (entry.amount, entry.balance_after) == (-2, 98)
     assert ledger_violations() == []
 
 

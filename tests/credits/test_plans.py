@@ -1,8 +1,10 @@
 """Subscriptions, cycle renewal, plan changes, model prices and the beat tasks."""
 
+import calendar
 import importlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings as django_settings
@@ -10,11 +12,12 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from credits import tasks
-from credits.models import Grant, Hold, LedgerEntry, ModelPrice, Subscription
+from credits.models import Grant, Hold, LedgerEntry, ModelPrice, Plan, Subscription
 from credits.selectors import account_summary, ledger_violations
 from credits.services import (
     add_months,
     credits_grant,
+    cycle_boundary,
     cycles_renew,
     hold_create,
     model_price_set,
@@ -25,9 +28,10 @@ from tests.factories import PlanFactory, UserFactory
 
 
 def end_cycle(user, ago=timedelta(seconds=1)):
+    """The user's cycle ended `ago`, and the cycles are anchored at that end."""
     end = timezone.now() - ago
     Subscription.objects.filter(user=user).update(
-        cycle_start=end - timedelta(days=31), cycle_end=end
+        cycle_anchor=end, cycle_start=end - timedelta(days=31), cycle_end=end
     )
     return end
 
@@ -35,7 +39,8 @@ def end_cycle(user, ago=timedelta(seconds=1)):
 def test_new_user_gets_the_default_plan_and_its_allowance(user, plan):
     subscription = user.subscription
     assert subscription.plan == plan
-    assert subscription.cycle_end == add_months(subscription.cycle_start)
+    assert subscription.cycle_anchor == subscription.cycle_start
+    assert subscription.cycle_end == cycle_boundary(anchor=subscription.cycle_start, months=1)
     grant = Grant.objects.get(account=user.account)
     assert (grant.source, grant.amount, grant.expires_at) == (
         "plan_cycle",
@@ -52,10 +57,15 @@ def test_subscription_start_is_idempotent_and_refuses_unknown_plans(user):
         subscription_start(user=user, plan_slug="nope")
 
 
-def test_without_a_default_plan_there_is_no_subscription(db):
+def test_a_fresh_database_has_the_default_plan_and_new_users_get_it(db):
+    """Made by migration 0006 (and again after a test flush, as after any migrate)."""
+    default = Plan.objects.get(is_default=True)
+    assert (default.slug, default.name, default.monthly_allowance) == ("padrao", "Padrão", 0)
+    assert (default.all_models, default.requests_per_minute, default.active) == (True, 60, True)
     user = UserFactory(plan_slug=None)
-    assert not Subscription.objects.filter(user=user).exists()
+    assert Subscription.objects.get(user=user).plan == default
     assert user.account.balance == 0
+    assert not Grant.objects.filter(account=user.account).exists()
 
 
 def test_renewal_expires_the_old_allowance_and_grants_the_new(user, plan):
@@ -64,7 +74,7 @@ def test_renewal_expires_the_old_allowance_and_grants_the_new(user, plan):
     assert cycles_renew() == 1
     subscription = Subscription.objects.get(user=user)
     assert subscription.cycle_start == old_end
-    assert subscription.cycle_end == add_months(old_end)
+    assert subscription.cycle_end == cycle_boundary(anchor=old_end, months=1)
     kinds = list(user.account.entries.order_by("id").values_list("kind", "amount"))
     assert kinds == [("grant", 100_000), ("grant", 50), ("expiry", -100_000), ("grant", 100_000)]
     user.account.refresh_from_db()
@@ -115,6 +125,92 @@ def test_add_months_keeps_the_day_or_clamps_to_the_month_end():
     assert add_months(jan31) == datetime(2026, 2, 28, 12, tzinfo=UTC)
     assert add_months(datetime(2026, 12, 15, tzinfo=UTC)) == datetime(2027, 1, 15, tzinfo=UTC)
     assert add_months(jan31, 13) == datetime(2027, 2, 28, 12, tzinfo=UTC)
+
+
+LOCAL = ZoneInfo("America/Sao_Paulo")
+
+
+def anchored(user, anchor: datetime) -> Subscription:
+    Subscription.objects.filter(user=user).update(
+        cycle_anchor=anchor, cycle_start=anchor, cycle_end=cycle_boundary(anchor=anchor, months=1)
+    )
+    return Subscription.objects.get(user=user)
+
+
+def renew_through(user, years: int) -> list[date]:
+    """Renew at the very end of each cycle for `years` years; the local start day of each cycle."""
+    subscription = Subscription.objects.get(user=user)
+    days = [timezone.localtime(subscription.cycle_start).date()]
+    for _renewal in range(12 * years):
+        assert cycles_renew(now=subscription.cycle_end) == 1
+        previous_end = subscription.cycle_end
+        subscription.refresh_from_db()
+        assert subscription.cycle_start == previous_end  # no gap, no overlap
+        days.append(timezone.localtime(subscription.cycle_start).date())
+    return days
+
+
+def expected_days(first: date, years: int) -> list[date]:
+    """The anchor's day in every month, or that month's last day."""
+    days = []
+    for index in range(12 * years + 1):
+        year, month = (
+            first.year + (first.month - 1 + index) // 12,
+            (first.month - 1 + index) % 12 + 1,
+        )
+        days.append(date(year, month, min(first.day, calendar.monthrange(year, month)[1])))
+    return days
+
+
+@pytest.mark.parametrize(
+    "anchor",
+    [
+        datetime(2027, 1, 31, 12, 30, tzinfo=LOCAL),  # the 31st, over the leap year 2028
+        datetime(2028, 2, 29, 8, 0, tzinfo=LOCAL),  # a leap day: the 29th, or February's last
+        datetime(2027, 3, 30, 23, 59, tzinfo=LOCAL),  # the 30th, late in the (local) evening
+    ],
+)
+def test_cycles_start_on_the_anchor_day_for_years(user, anchor, settings):
+    settings.TIME_ZONE = "America/Sao_Paulo"
+    anchored(user, anchor)
+    days = renew_through(user, years=5)
+    assert days == expected_days(anchor.date(), years=5)
+    subscription = Subscription.objects.get(user=user)
+    assert timezone.localtime(subscription.cycle_start).time() == anchor.time()
+    # Each cycle granted its allowance once, and it expires with the cycle.
+    grants = Grant.objects.filter(account=user.account, source="plan_cycle").order_by("id")
+    assert grants.count() == 1 + 12 * 5
+    assert grants.last().expires_at == subscription.cycle_end
+    assert ledger_violations() == []
+
+
+def test_the_31st_goes_to_february_28_and_back_to_the_31st(user, settings):
+    settings.TIME_ZONE = "America/Sao_Paulo"
+    subscription = anchored(user, datetime(2027, 1, 31, 9, 0, tzinfo=LOCAL))
+    ends = []
+    for _renewal in range(3):
+        cycles_renew(now=subscription.cycle_end)
+        subscription.refresh_from_db()
+        ends.append(timezone.localtime(subscription.cycle_start).date())
+    assert ends == [date(2027, 2, 28), date(2027, 3, 31), date(2027, 4, 30)]
+
+
+def test_missed_cycles_are_skipped_to_the_one_on_the_anchor_day(user, settings):
+    settings.TIME_ZONE = "America/Sao_Paulo"
+    anchored(user, datetime(2027, 1, 31, 9, 0, tzinfo=LOCAL))
+    assert cycles_renew(now=datetime(2027, 5, 15, tzinfo=LOCAL)) == 1
+    subscription = Subscription.objects.get(user=user)
+    assert timezone.localtime(subscription.cycle_start) == datetime(2027, 4, 30, 9, tzinfo=LOCAL)
+    assert timezone.localtime(subscription.cycle_end) == datetime(2027, 5, 31, 9, tzinfo=LOCAL)
+    assert Grant.objects.filter(account=user.account, source="plan_cycle").count() == 2
+
+
+def test_a_plan_change_anchors_the_cycles_anew(user):
+    pro = PlanFactory(slug="pro", monthly_allowance=500)
+    before = timezone.now()
+    subscription = subscription_change_plan(user=user, plan=pro)
+    assert before <= subscription.cycle_anchor == subscription.cycle_start
+    assert subscription.cycle_end == cycle_boundary(anchor=subscription.cycle_anchor, months=1)
 
 
 def test_model_price_set_creates_updates_and_validates(db):

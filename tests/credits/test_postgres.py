@@ -138,7 +138,9 @@ def test_cycle_renewal_by_two_workers_at_once_grants_once(transactional_db):
     plan = PlanFactory(slug="mensal", monthly_allowance=5_000)
     users = [UserFactory(plan_slug="mensal") for _ in range(5)]
     end = timezone.now() - timedelta(seconds=1)
-    Subscription.objects.update(cycle_start=end - timedelta(days=30), cycle_end=end)
+    Subscription.objects.update(
+        cycle_anchor=end, cycle_start=end - timedelta(days=30), cycle_end=end
+    )
     Grant.objects.update(expires_at=end)
 
     results = race(2, lambda _i: cycles_renew())

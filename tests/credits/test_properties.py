@@ -1,8 +1,10 @@
 """Random sequences of grant / adjust / buy / refund / hold / settle / release / reap / expire / renew,
-with the invariants of docs/credits.md checked after every step."""
+with the invariants of docs/credits.md checked after every step, through the SQL fast path and
+through the ORM. Every history starts with several live grants of different expiries, so each
+settlement shows the draw order, checked against the rule: the grant that expires first, first."""
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,12 +15,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
     run_state_machine_as_test,
 )
 
+from credits import pricing
 from credits.models import Account, Grant, Hold, LedgerEntry, Subscription
 from credits.selectors import account_summary, ledger_violations
 from credits.services import (
@@ -39,6 +43,20 @@ from credits.services import (
 from tests.factories import ModelPriceFactory, PlanFactory
 
 SERIAL = itertools.count()
+NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def drawn(remaining: dict[int, tuple[datetime | None, int]], amount: int) -> dict[int, int]:
+    """The rule, on its own: `amount` taken from the grant that expires first first, grants without
+    expiry last, ties by creation (id)."""
+    left, after = amount, {}
+    for pk, (_expires_at, grant_left) in sorted(
+        remaining.items(), key=lambda item: (item[1][0] or NEVER, item[0])
+    ):
+        take = min(grant_left, left)
+        after[pk] = grant_left - take
+        left -= take
+    return after
 
 
 class CreditsMachine(RuleBasedStateMachine):
@@ -62,6 +80,19 @@ class CreditsMachine(RuleBasedStateMachine):
 
     def key(self, prefix: str) -> str:
         return f"{prefix}-{self.user.pk}-{next(self.serial)}"
+
+    @initialize(
+        grants=st.lists(
+            st.tuples(st.integers(1, 2_000), st.none() | st.integers(1, 90)),
+            min_size=2,
+            max_size=4,
+            unique_by=lambda grant: grant[1],
+        )
+    )
+    def live_grants(self, grants):
+        """Several live grants with different expiries (one may never expire): the draw-order case."""
+        for amount, days in grants:
+            self.grant(amount, days)
 
     @property
     def account(self) -> Account:
@@ -145,11 +176,29 @@ class CreditsMachine(RuleBasedStateMachine):
             completion = data.draw(st.integers(0, 50))
         else:
             completion = data.draw(st.integers(0, admitted)) + overrun
+        before = {
+            pk: (expires_at, remaining)
+            for pk, expires_at, remaining in Grant.objects.filter(
+                account_id=self.user.pk, remaining__gt=0
+            ).values_list("pk", "expires_at", "remaining")
+        }
+        now = timezone.now()
+        due = any(expires_at and expires_at <= now for expires_at, _left in before.values())
         entry = hold_settle(request_id=request_id, prompt_tokens=5, completion_tokens=completion)
         if entry is not None:
             if entry.flagged:
                 self.overran = True
             assert entry.flagged == (admitted is None or -entry.amount > hold.amount)
+            cost = pricing.cost(
+                prompt_tokens=5,
+                completion_tokens=completion,
+                input_weight=hold.input_weight,
+                output_weight=hold.output_weight,
+            )
+            assert -entry.amount == cost
+            if not due and cost <= sum(left for _expires, left in before.values()):
+                after = dict(Grant.objects.filter(pk__in=before).values_list("pk", "remaining"))
+                assert after == drawn(before, cost)
         if twice:
             assert (
                 hold_settle(
@@ -186,7 +235,7 @@ class CreditsMachine(RuleBasedStateMachine):
     def renew(self):
         end = timezone.now() - timedelta(seconds=1)
         Subscription.objects.filter(user=self.user).update(
-            cycle_start=end - timedelta(days=30), cycle_end=end
+            cycle_anchor=end, cycle_start=end - timedelta(days=30), cycle_end=end
         )
         assert cycles_renew() == 1
 
@@ -220,7 +269,7 @@ class CreditsMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
-def test_random_sequences_keep_the_ledger_invariants(db):
+def test_random_sequences_keep_the_ledger_invariants(db, both_paths):
     PlanFactory(slug="prop", monthly_allowance=1_000)
     run_state_machine_as_test(
         CreditsMachine,

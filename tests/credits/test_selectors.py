@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from credits.models import Account, Grant, Hold
+from credits.models import Account, Grant, Hold, Subscription
 from credits.selectors import account_summary, ledger_violations, statement
 from credits.services import (
     credits_grant,
@@ -47,9 +47,21 @@ def test_state_thresholds(funded, unit_price, settings):
         "alert",
         2_000,
     )
-    spend(funded, unit_price, 1_999, "c")
-    assert account_summary(user_id=funded.pk).state == "alert"
+    # Blocked from below what a short call costs on the cheapest model (200 prompt + 256 answer
+    # tokens at 1 credit each), not at zero.
+    spend(funded, unit_price, 1_544, "c")
+    assert (
+        account_summary(user_id=funded.pk).available,
+        account_summary(user_id=funded.pk).state,
+    ) == (456, "alert")
     spend(funded, unit_price, 1, "d")
+    summary = account_summary(user_id=funded.pk)
+    assert (summary.available, summary.used_percent, summary.state) == (
+        455,
+        Decimal("95.45"),
+        "blocked",
+    )
+    spend(funded, unit_price, 455, "e")
     summary = account_summary(user_id=funded.pk)
     assert (summary.available, summary.used_percent, summary.state) == (
         0,
@@ -90,15 +102,16 @@ def test_summary_of_a_fresh_plan_user(user, plan):
     assert [(g.source, g.remaining) for g in summary.grants] == [("plan_cycle", 100_000)]
 
 
-def test_summary_without_account_or_grants(db):
+def test_summary_without_account_subscription_or_grants(db):
     user = UserFactory(plan_slug=None)
     Account.objects.filter(pk=user.pk).delete()
+    Subscription.objects.filter(user=user).delete()
     summary = account_summary(user_id=user.pk)
-    assert (summary.available, summary.used_percent, summary.state, summary.plan) == (
+    assert (summary.available, summary.used_percent, summary.state, summary.plan.slug) == (
         0,
         Decimal(100),
         "blocked",
-        None,
+        "padrao",  # without a subscription, on the default plan
     )
 
 

@@ -166,6 +166,32 @@ def test_user_supplied_names_are_escaped_in_html():
     assert "<script>" not in message.alternatives[0][0]
 
 
+@pytest.mark.parametrize(
+    ("language", "words", "reason"),
+    [
+        (
+            "pt-br",
+            "Restam 300 créditos na IA SOLARIS, menos do que custa uma chamada curta",
+            "menos do que custa uma chamada curta",
+        ),
+        (
+            "en",
+            "Only 300 IA SOLARIS credits are left, less than a short call costs",
+            "less than a short call costs",
+        ),
+    ],
+)
+def test_blocked_email_with_credits_left_says_they_cannot_pay_a_short_message(
+    language, words, reason
+):
+    notification = build(Notification.Kind.CREDITS_BLOCKED, language)
+    notification.context = {**notification.context, "available": 300}
+    message = notification_message(notification=notification)
+    assert words in message.body
+    html = message.alternatives[0][0]
+    assert reason in html and "<strong>300" in html
+
+
 def test_blocked_email_without_subscription_omits_the_renewal_line():
     notification = build(Notification.Kind.CREDITS_BLOCKED, "pt-br")
     notification.context = {**notification.context, "renews_at": None}

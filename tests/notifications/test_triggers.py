@@ -1,6 +1,7 @@
 """Each kind of notification is written by the credit change that causes it, exactly once."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -8,6 +9,7 @@ from django.db import transaction
 
 from credits import services as credits
 from credits.models import Account, Subscription
+from credits.selectors import account_summary
 from credits.services import notification_credits_refused
 from notifications.models import Notification
 from tests.factories import CreditPackageFactory, UserFactory
@@ -28,6 +30,10 @@ def kinds(user) -> list[str]:
 
 def notified_state(user) -> str:
     return Account.objects.get(pk=user.pk).notified_state
+
+
+def credits_state(user) -> str:
+    return account_summary(user_id=user.pk).state
 
 
 def test_one_alert_from_70_to_85_percent_in_one_call_and_none_more_at_90(user, spend):
@@ -87,28 +93,55 @@ def test_alert_then_blocked_are_two_crossings(user, spend):
     assert len(mail.outbox) == 2
 
 
-def test_a_call_refused_for_credits_sends_the_blocked_email_once(
+def test_credits_too_few_for_a_short_call_send_the_blocked_email_once(
     user, spend, eco, django_capture_on_commit_callbacks
 ):
-    spend(user, 99_900)  # 100 credits left: too few for the smallest answer
+    """Blocked is not zero: 100 credits cannot pay the reference prompt (200) and the smallest
+    answer (256) on the cheapest model (1 credit a token), so the settlement that leaves them
+    sends the blocked e-mail, and the refusals after it send nothing more."""
+    spend(user, 90_000)
     assert kinds(user) == [ALERT]
-    with pytest.raises(credits.InsufficientCredits):
+    spend(user, 9_900)  # 100 credits left
+    assert kinds(user) == [ALERT, BLOCKED]
+    blocked = Notification.objects.get(kind=BLOCKED)
+    assert blocked.context["available"] == 100
+    assert [m.subject for m in mail.outbox][-1] == "Seus créditos acabaram: veja como comprar mais"
+    with pytest.raises(credits.InsufficientCredits) as refused:
         credits.hold_create(
             user=user, request_id="refused-1", price=eco, prompt_tokens=50, max_tokens=1000
         )
+    assert refused.value.blocked
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notification_credits_refused(user_id=user.pk) is None
+    assert kinds(user) == [ALERT, BLOCKED]
+    assert len(mail.outbox) == 2
+
+
+def test_a_price_edit_across_the_line_notifies_at_the_next_credit_event(
+    user, spend, eco, django_capture_on_commit_callbacks
+):
+    """Raising the cheapest price moves the blocked line over the account: nothing is written at
+    the edit (no sweep over all accounts), the state every surface shows is blocked at once, and
+    the e-mail goes once, at the account's next credit event (here a refused call)."""
+    spend(user, 99_000)  # 1 000 left: 456 pays a short call
+    assert kinds(user) == [ALERT]
+    credits.model_price_set(model="eco", input_weight=Decimal(3), output_weight=Decimal(3))
+    assert kinds(user) == [ALERT]
+    assert credits_state(user) == Account.State.BLOCKED  # a short call now costs 1 368
+    eco.refresh_from_db()
+    with pytest.raises(credits.InsufficientCredits):
+        credits.hold_create(
+            user=user, request_id="after-edit", price=eco, prompt_tokens=200, max_tokens=1000
+        )
     with django_capture_on_commit_callbacks(execute=True):
         first = notification_credits_refused(user_id=user.pk)
-    with django_capture_on_commit_callbacks(execute=True):
-        second = notification_credits_refused(user_id=user.pk)
-
-    assert first is not None and first.kind == BLOCKED
-    assert second is None
+        again = notification_credits_refused(user_id=user.pk)
+    assert first is not None and first.kind == BLOCKED and again is None
     assert kinds(user) == [ALERT, BLOCKED]
-    assert first.context["available"] == 100
-    assert [m.subject for m in mail.outbox][-1] == "Seus créditos acabaram: veja como comprar mais"
-    assert first.sent_at is None  # the returned row predates delivery…
-    first.refresh_from_db()
-    assert first.sent_at is not None  # …which happened on commit
+    # Lowering the price back does not re-arm: only credits added do.
+    credits.model_price_set(model="eco", input_weight=Decimal(1), output_weight=Decimal(1))
+    assert credits_state(user) == Account.State.ALERT
+    assert notified_state(user) == Account.State.BLOCKED
 
 
 def test_an_oversized_request_refused_with_most_credits_left_is_not_blocked(user, spend, eco):

@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from django.db import connection
 
 from credits import services as credits
+from credits.selectors import account_summary
 from notifications.models import Notification
 from notifications.tasks import sweep_notifications
 from solaris.celery import app as celery_app
@@ -205,3 +206,49 @@ def test_after_a_broker_outage_the_sweep_delivers_exactly_once(
     time.sleep(2)
     assert len(inbox.messages) == 1
     assert Notification.objects.get().attempts == 1
+
+
+def _all_sent() -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while Notification.objects.filter(sent_at__isnull=True).exists():
+        assert time.monotonic() < deadline, "a notification was never sent"
+        time.sleep(0.2)
+
+
+def test_blocked_before_zero_mails_once_per_crossing_and_a_top_up_rearms_it(
+    user, eco, smtp, worker, real_broker
+):
+    """Blocked means too little for a short call (200 prompt + 256 answer tokens at 1 credit
+    each: 456), not zero: leaving 300 credits sends one blocked e-mail; refusals and calls after
+    it send none; a top-up re-arms it, and the next crossing sends the second one."""
+    inbox, _port = smtp
+    credits.hold_create(user=user, request_id="b-1", price=eco, prompt_tokens=0, max_tokens=99_700)
+    credits.hold_settle(request_id="b-1", prompt_tokens=0, completion_tokens=99_700)
+    assert account_summary(user_id=user.pk).state == "blocked"
+    with pytest.raises(credits.InsufficientCredits):
+        credits.hold_create(
+            user=user, request_id="b-2", price=eco, prompt_tokens=100, max_tokens=999
+        )
+    assert credits.notification_credits_refused(user_id=user.pk) is None
+    credits.hold_create(user=user, request_id="b-3", price=eco, prompt_tokens=0, max_tokens=50)
+    credits.hold_settle(request_id="b-3", prompt_tokens=0, completion_tokens=50)  # 250 left
+    assert len(inbox.wait_for(1)) == 1, worker_output(worker)
+    _all_sent()
+    time.sleep(1)
+    assert [m["Subject"] for m in inbox.messages] == [
+        "Seus créditos acabaram: veja como comprar mais"
+    ]
+    assert "300" in part(inbox.messages[0], "plain")  # what was left at the crossing
+
+    credits.credits_grant(user=user, amount=10_000, idempotency_key="top-up")
+    assert account_summary(user_id=user.pk).state == "alert"
+    credits.hold_create(user=user, request_id="b-4", price=eco, prompt_tokens=0, max_tokens=9_900)
+    credits.hold_settle(request_id="b-4", prompt_tokens=0, completion_tokens=9_900)
+    assert len(inbox.wait_for(2)) == 2, worker_output(worker)
+    _all_sent()
+    time.sleep(1)
+    assert [m["Subject"] for m in inbox.messages] == [
+        "Seus créditos acabaram: veja como comprar mais"
+    ] * 2
+    kinds = list(Notification.objects.order_by("id").values_list("kind", flat=True))
+    assert kinds == [Notification.Kind.CREDITS_BLOCKED] * 2

@@ -15,7 +15,7 @@ from django.db import transaction
 from accounts.models import User
 from accounts.services import api_key_create
 from credits.models import CreditPackage, LedgerEntry, ModelPrice, Plan
-from credits.services import hold_create, hold_settle, model_price_set, user_create
+from credits.services import hold_create, hold_settle, model_price_set, plan_create, user_create
 from proxy.models import CallRecord
 from proxy.services import record_write
 
@@ -39,14 +39,12 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        plan, _created = Plan.objects.get_or_create(
+        plan = Plan.objects.filter(slug=DEMO_PLAN).first() or plan_create(
             slug=DEMO_PLAN,
-            defaults={
-                "name": "Demo",
-                "monthly_allowance": DEMO_ALLOWANCE,
-                "requests_per_minute": 30,
-                "default_max_tokens": 512,
-            },
+            name="Demo",
+            monthly_allowance=DEMO_ALLOWANCE,
+            requests_per_minute=30,
+            default_max_tokens=512,
         )
         for model, input_weight, output_weight in DEMO_PRICES:
             model_price_set(

@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
+from credits.selectors import default_plan
 from credits.services import user_create
 
 
@@ -20,6 +21,7 @@ class Command(BaseCommand):
     def handle(
         self, *args, email, name, plan_slug, password, language, staff, superuser, **options
     ):
+        default = default_plan()
         try:
             user = user_create(
                 email=email,
@@ -31,6 +33,21 @@ class Command(BaseCommand):
                 is_superuser=superuser,
             )
         except ValidationError as exc:
+            if getattr(exc, "code", None) == "plan":
+                instead = f"the default plan ({default.slug})" if default else "no plan"
+                raise CommandError(
+                    f"There is no plan {plan_slug!r}. Create it first with "
+                    f"`manage.py create_plan {plan_slug} --name NAME`, or leave --plan out "
+                    f"to get {instead}."
+                ) from None
             raise CommandError("; ".join(exc.messages)) from None
         plan = getattr(getattr(user, "subscription", None), "plan", None)
-        self.stdout.write(f"Created {user.email} on plan {plan.slug if plan else '(none)'}")
+        if plan is None:
+            self.stdout.write(
+                f"Created {user.email} on no plan: no active plan is the default, so every "
+                f"chat call is refused. Fix: `manage.py create_plan SLUG --name NAME --default`, "
+                f"then `manage.py set_plan {user.email} SLUG`."
+            )
+            return
+        which = "the default plan" if plan.is_default else "not the default plan"
+        self.stdout.write(f"Created {user.email} on plan {plan.slug} ({plan.name}, {which})")
