@@ -43,7 +43,11 @@ def _alive(base_url: str) -> bool:
 
 @contextlib.contextmanager
 def litellm_running(
-    venv: Path, port: int, timeout: float = 90.0, received: Path | None = None
+    venv: Path,
+    port: int,
+    timeout: float = 90.0,
+    received: Path | None = None,
+    config: Path = HERE / "litellm_config.yaml",
 ) -> Iterator[tuple[str, str]]:
     """Yields (base_url without /v1, master key); stops the proxy's process group on exit.
 
@@ -67,7 +71,7 @@ def litellm_running(
     command = [
         str(venv / "bin" / "litellm"),
         "--config",
-        str(HERE / "litellm_config.yaml"),
+        str(config),
         "--host",
         "127.0.0.1",
         "--port",
