@@ -43,6 +43,7 @@ from credits.services.purchases import (
     purchase_cancel,
     purchase_confirm,
     purchase_refund,
+    purchase_refund_credits,
     purchase_request,
 )
 
@@ -75,6 +76,7 @@ __all__ = [
     "purchase_cancel",
     "purchase_confirm",
     "purchase_refund",
+    "purchase_refund_credits",
     "purchase_request",
     "subscription_change_plan",
     "subscription_start",
