@@ -292,11 +292,11 @@ def _refund_book(payment: Payment, now: datetime) -> None:
     refund = payment.refunds.filter(status=PaymentRefund.Status.CONFIRMED).first()
     purchase = payment.purchase
     if purchase.status == Purchase.Status.CREDITED:
-        whole = refund is None or refund.full
+        pro_rata = refund is not None and not refund.full
         try:
             payment.purchase = credit_services.purchase_refund_credits(
                 purchase=purchase,
-                credits=purchase.credits if whole else refund.credits_quoted,
+                credits=refund.credits_quoted if refund and pro_rata else purchase.credits,
                 refunded_by=refund.requested_by if refund else None,
                 idempotency_key=(
                     f"payment-refund:{refund.idempotency_key}"

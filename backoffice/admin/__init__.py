@@ -4,6 +4,6 @@ Django's admin autodiscovery imports this package (backoffice's `admin`); the do
 admin module of their own, so they never import the staff UI.
 """
 
-from backoffice.admin import accounts, credits, grant_requests, notifications, proxy
+from backoffice.admin import accounts, credits, grant_requests, notifications, pix, proxy
 
-__all__ = ["accounts", "credits", "grant_requests", "notifications", "proxy"]
+__all__ = ["accounts", "credits", "grant_requests", "notifications", "pix", "proxy"]

@@ -1,5 +1,6 @@
 import gettext
-import json
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ DASHBOARD = reverse("admin-dashboard")
 
 
 def test_admin_speaks_portuguese_first(admin_client, plan):
+    from tests.factories import UserFactory
+
+    UserFactory()  # a customer, so the user list has columns (staff are hidden by default)
     page = admin_client.get(DASHBOARD).text
     assert "Painel de créditos" in page and "créditos consumidos hoje" in page
     users = admin_client.get(reverse("admin:accounts_user_changelist")).text
@@ -31,29 +35,23 @@ def test_the_form_page_renders_in_each_language(admin_client, plan, language):
     assert expected in page
 
 
-def po_entries(path) -> dict[str, str]:
-    """msgid → msgstr of a .po file (no plurals or contexts are used in this catalog)."""
-    entries, current, field = {}, {"msgid": [], "msgstr": []}, None
-    for line in [*path.read_text().splitlines(), ""]:
-        if line.startswith(("msgid ", "msgstr ")):
-            field, _space, text = line.partition(" ")
-            current[field] = [text]
-        elif line.startswith('"') and field:
-            current[field].append(line)
-        elif not line.strip() and field:
-            decode = lambda parts: "".join(json.loads(part) for part in parts)  # noqa: E731
-            entries[decode(current["msgid"])] = decode(current["msgstr"])
-            current, field = {"msgid": [], "msgstr": []}, None
-    return entries
-
-
-def test_catalog_is_complete_and_compiled():
+def test_catalog_is_complete_and_compiled(tmp_path):
+    """Every message translated (none fuzzy), and the committed .mo is the .po compiled."""
     folder = Path(__file__).resolve().parents[2] / "backoffice/locale/pt_BR/LC_MESSAGES"
-    entries = po_entries(folder / "django.po")
-    entries.pop("")
-    assert len(entries) > 250
-    assert [msgid for msgid, msgstr in entries.items() if not msgstr] == []
-    with (folder / "django.mo").open("rb") as compiled:
-        catalog = gettext.GNUTranslations(compiled)
-    stale = [msgid for msgid, msgstr in entries.items() if catalog.gettext(msgid) != msgstr]
-    assert stale == [], "run: msgfmt -o django.mo django.po"
+    statistics = subprocess.run(
+        ["msgfmt", "--check", "--statistics", "-o", str(tmp_path / "fresh.mo"), "django.po"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    complete = re.fullmatch(r"(\d+) translated messages?\.", statistics.strip())
+    assert complete, statistics  # no "untranslated" or "fuzzy" in msgfmt's count
+    assert int(complete[1]) > 250
+    with (
+        (folder / "django.mo").open("rb") as committed,
+        (tmp_path / "fresh.mo").open("rb") as fresh,
+    ):
+        stale = gettext.GNUTranslations(committed)._catalog  # type: ignore[attr-defined]
+        current = gettext.GNUTranslations(fresh)._catalog  # type: ignore[attr-defined]
+    assert stale == current, "run: msgfmt -o django.mo django.po"

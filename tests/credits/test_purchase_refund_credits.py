@@ -83,9 +83,7 @@ def test_credits_spent_after_the_quote_become_debt_exactly(poor, user, unit_pric
     assert account_summary(user_id=poor.pk).available == -5_000
 
 
-def test_a_full_refund_books_the_spent_part_as_debt_paid_by_the_next_grant(
-    poor, user, unit_price
-):
+def test_a_full_refund_books_the_spent_part_as_debt_paid_by_the_next_grant(poor, user, unit_price):
     purchase = bought(poor)
     spend(poor, unit_price, 40_000)
     purchase_refund_credits(
@@ -102,7 +100,9 @@ def test_a_full_refund_books_the_spent_part_as_debt_paid_by_the_next_grant(
 def test_the_other_grants_are_untouched(poor, unit_price):
     credits_grant(user=poor, amount=20_000, idempotency_key="topup")
     purchase = bought(poor, credits=10_000)
-    purchase_refund_credits(purchase=purchase, credits=10_000, refunded_by=None, idempotency_key="r")
+    purchase_refund_credits(
+        purchase=purchase, credits=10_000, refunded_by=None, idempotency_key="r"
+    )
     assert Grant.objects.get(source="manual").remaining == 20_000
     assert account(poor).balance == 20_000
 
@@ -160,7 +160,9 @@ def test_it_waits_while_calls_hold_credits_it_would_take(poor, unit_price):
         )
     assert held.value.code == "held"
     # What the open call does not need can be taken back at once.
-    purchase_refund_credits(purchase=purchase, credits=99_500, refunded_by=None, idempotency_key="k")
+    purchase_refund_credits(
+        purchase=purchase, credits=99_500, refunded_by=None, idempotency_key="k"
+    )
     assert account(poor).balance == 500
     hold_settle(request_id="open", prompt_tokens=0, completion_tokens=500)
     assert (account(poor).balance, account(poor).debt) == (0, 0)

@@ -147,9 +147,7 @@ def test_two_refunds_asked_at_once_refund_and_book_once(charge, buyer, mercadopa
     assert LedgerEntry.objects.filter(account_id=buyer.pk, kind="refund").count() == 1
 
 
-def test_a_confirmed_refund_books_once_under_concurrent_confirmations(
-    charge, buyer, mercadopago
-):
+def test_a_confirmed_refund_books_once_under_concurrent_confirmations(charge, buyer, mercadopago):
     """Mercado Pago confirms a pro-rata refund later; its webhook arrives several times while
     reconciliation runs: the credits quoted are taken back once, exactly."""
     mercadopago.approve(charge.provider_payment_id)
