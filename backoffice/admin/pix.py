@@ -71,7 +71,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "ticket_url",
     ]
     amount_display = money_column("amount_cents", gettext_lazy("amount"))
-    refunded_display = money_column("refunded_cents", gettext_lazy("refunded"))
+    refunded_display = money_column("refunded_cents", gettext_lazy("amount refunded"))
 
     @admin.display(description=gettext_lazy("purchase"), ordering="purchase_id")
     def purchase_display(self, payment):
