@@ -2,6 +2,7 @@
 
 import csv
 import itertools
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 
 from django.contrib import admin
@@ -10,9 +11,10 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import Promise
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from kernel.formats import credits_text, money_text, signed_credits_text
@@ -26,6 +28,13 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def tone_badge(tone: str, label: str, *, extra_class: str = "") -> SafeString:
     """A status pill: tone is ok, warn, bad, info or muted."""
     return format_html('<span class="badge badge-{} {}">{}</span>', tone, extra_class, label)
+
+
+def email_cell(email: str) -> SafeString:
+    """An e-mail that may wrap after its @ and before its dots, never inside a word, so a list
+    with long addresses still fits its column."""
+    parts = re.split(r"(?<=@)|(?=\.)", email)
+    return format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in parts))
 
 
 def state_badge(state: str, label: str) -> SafeString:
@@ -162,5 +171,16 @@ def money_column(field: str, description):
     @admin.display(description=description, ordering=field)
     def column(_model_admin, obj) -> str:
         return money_text(getattr(obj, field))
+
+    return column
+
+
+def date_column(field: str, description):
+    """A list column showing a date and time short (30/11/2026 18:45), so lists fit."""
+
+    @admin.display(description=description, ordering=field)
+    def column(_model_admin, obj) -> str:
+        moment = getattr(obj, field)
+        return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else "—"
 
     return column

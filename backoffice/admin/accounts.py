@@ -1,5 +1,3 @@
-import re
-
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -10,15 +8,14 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format, number_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import ApiKey, Integration, LoginLink, User
 from accounts.services import api_key_create, user_reactivate, user_suspend
-from backoffice.admin_tools import form_page, require, state_badge, tone_badge
+from backoffice.admin_tools import email_cell, form_page, require, state_badge, tone_badge
 from backoffice.forms import AddCreditsForm, ApiKeyForm, ChangePlanForm, SuspendForm
 from backoffice.models import GrantRequest
 from backoffice.roles import PRIVILEGE_FIELDS, may_change_account
@@ -142,10 +139,8 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.display(description=gettext_lazy("user"), ordering="email")
     def person(self, user):
-        """The e-mail (the link) with the name under it: one column, so the list fits; a long
-        e-mail may wrap after its @ and before its dots, never inside a word."""
-        parts = re.split(r"(?<=@)|(?=\.)", user.email)
-        email = format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in parts))
+        """The e-mail (the link) with the name under it: one column, so the list fits."""
+        email = email_cell(user.email)
         if not user.name:
             return email
         return format_html('{}<br><span class="quiet">{}</span>', email, user.name)

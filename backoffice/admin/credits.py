@@ -4,12 +4,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.admin_tools import (
     CsvExportAdmin,
     ReadOnlyAdmin,
+    date_column,
+    email_cell,
     form_page,
     money_column,
     number_column,
@@ -213,17 +216,16 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 @admin.register(Purchase)
 class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
+    # Fits 1366 px beside the navigation and the filters: the payment time is on the purchase.
     list_display = [
         "id",
-        "user",
+        "user_display",
         "credits_display",
         "price",
         "status_badge",
         "payment_display",
-        "payment_reference",
-        "created_at",
-        "paid_at",
-        "confirmed_by",
+        "created_display",
+        "confirmed_by_display",
     ]
     list_filter = ["status", "method", "package"]
     search_fields = ["user__email", "payment_reference", "idempotency_key"]
@@ -249,6 +251,7 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
     ]
     credits_display = number_column("credits", gettext_lazy("credits"))
     price = money_column("price_cents", gettext_lazy("price"))
+    created_display = date_column("created_at", gettext_lazy("created at"))
     csv_columns = [
         (gettext_lazy("id"), lambda purchase: purchase.pk),
         (gettext_lazy("user"), lambda purchase: purchase.user.email),
@@ -263,19 +266,34 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
         ),
     ]
 
+    @admin.display(description=gettext_lazy("user"), ordering="user__email")
+    def user_display(self, purchase):
+        return email_cell(purchase.user.email)
+
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, purchase):
         return purchase_status_badge(purchase)
 
+    @admin.display(description=gettext_lazy("confirmed by"), ordering="confirmed_by__email")
+    def confirmed_by_display(self, purchase):
+        return email_cell(purchase.confirmed_by.email) if purchase.confirmed_by else "—"
+
     @admin.display(description=gettext_lazy("payment"), ordering="method")
     def payment_display(self, purchase):
+        """Manual (with its reference) or PIX with its charge's status."""
         payment = payment_of(purchase)
         if payment is None:
-            return purchase.get_method_display()
-        return tone_badge(
-            PAYMENT_TONES.get(payment.status, "muted"),
-            f"PIX · {payment.get_status_display()}",
-            extra_class=f"payment-status-{payment.status}",
+            method = purchase.get_method_display()
+        else:
+            method = tone_badge(
+                PAYMENT_TONES.get(payment.status, "muted"),
+                f"PIX · {payment.get_status_display()}",
+                extra_class=f"payment-status-{payment.status}",
+            )
+        if not purchase.payment_reference:
+            return method
+        return format_html(
+            '{}<br><span class="quiet">{}</span>', method, purchase.payment_reference
         )
 
     def has_confirm_permission(self, request):

@@ -142,7 +142,9 @@ def test_the_api_answers_409_pending_purchase_unless_acknowledged(api, customer,
     assert (error["code"], error["param"]) == ("pending_purchase", "acknowledge_pending_purchase")
     assert f"#{waiting.pk}" in error["message"]
     assert manual_grants(customer) == []
-    assert api("post", "grants", {**body, "acknowledge_pending_purchase": "talvez"}).status_code == 400
+    assert (
+        api("post", "grants", {**body, "acknowledge_pending_purchase": "talvez"}).status_code == 400
+    )
     done = api("post", "grants", {**body, "acknowledge_pending_purchase": True})
     assert done.status_code == 201
     # The same key again is the same grant, acknowledged or not.
@@ -315,4 +317,3 @@ def test_the_alert_badge_uses_the_readable_amber(admin_client, customer, price, 
     listing = admin_client.get(USERS).text
     assert 'class="badge badge-warn credit-state credit-state-alert"' in listing
     assert "style=" not in listing[listing.index('id="result_list"') :]
-

@@ -142,6 +142,11 @@ def test_the_users_list_fits_and_leads_with_the_top_up(page, people, size, shot)
         assert page.evaluate("() => document.documentElement.scrollWidth") <= width
         assert page.locator("th.column-last_call").is_visible()
     shot(page, "users-list")
+    if size == "desktop":
+        page.goto(f"{page.base}/admin/credits/purchase/")
+        shot(page, "purchases-list")
+        results = page.locator("#changelist .results")
+        assert results.evaluate("(e) => e.scrollWidth <= e.clientWidth")
     page.goto(f"{page.base}/admin/accounts/user/?people=staff")
     assert "gerente@solaris.test" in page.inner_text("#result_list")
     shot(page, "users-list-staff")
@@ -265,9 +270,15 @@ def deliver_signed(settings):
     celery_app.conf.task_always_eager = saved
 
 
-def test_finance_refunds_a_pix_purchase_pro_rata(page, pix_paid, shot):
+def test_finance_refunds_a_pix_purchase_pro_rata(page, pix_paid, size, shot):
     ana, payment, standin = pix_paid
     assert Account.objects.get(pk=ana.pk).balance == 70_000
+    page.goto(f"{page.base}/admin/payments/payment/")
+    assert "approved (accredited)" in page.inner_text("#result_list")
+    shot(page, "payments-list")
+    if size == "desktop":
+        results = page.locator("#changelist .results")
+        assert results.evaluate("(e) => e.scrollWidth <= e.clientWidth")
     page.goto(f"{page.base}/admin/credits/purchase/{payment.purchase_id}/change/")
     assert "Pagamento PIX" in page.inner_text("#purchase-payment")
     page.click("a.refund-purchase")

@@ -159,7 +159,9 @@ def test_a_refund_mercado_pago_is_still_processing_waits_for_it(
     assert refunds_booked(buyer) == []
     refund = PaymentRefund.objects.get()
     again = finance_client.post(refund_url(paid.purchase_id), {"reason": "x", "full": "full"})
-    assert "Já há um estorno deste pagamento em andamento" in " ".join(again.context["form"].non_field_errors())
+    assert "Já há um estorno deste pagamento em andamento" in " ".join(
+        again.context["form"].non_field_errors()
+    )
     mercadopago.confirm_refund(paid.provider_payment_id, refund.provider_refund_id)
     deliver(paid.provider_payment_id)
     assert refunds_booked(buyer) == [-100_000]
@@ -275,7 +277,9 @@ def test_the_webhook_log_is_read_only_and_keeps_no_payer(paid, finance_client, a
     delete = reverse("admin:payments_webhookdelivery_delete", args=[delivery.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert WebhookDelivery.objects.get(pk=delivery.pk).outcome == "paid"
-    assert finance_client.get(reverse("admin:payments_webhookdelivery_changelist")).status_code == 200
+    assert (
+        finance_client.get(reverse("admin:payments_webhookdelivery_changelist")).status_code == 200
+    )
 
 
 def test_the_reconciliation_report_sorts_what_needs_a_person(
