@@ -216,7 +216,8 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 @admin.register(Purchase)
 class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
-    # Fits 1366 px beside the navigation and the filters: the payment time is on the purchase.
+    # Fits 1366 px beside the navigation and the filters: the payment time and who confirmed
+    # it are on the purchase's page.
     list_display = [
         "id",
         "user_display",
@@ -225,7 +226,6 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
         "status_badge",
         "payment_display",
         "created_display",
-        "confirmed_by_display",
     ]
     list_filter = ["status", "method", "package"]
     search_fields = ["user__email", "payment_reference", "idempotency_key"]
@@ -273,10 +273,6 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, purchase):
         return purchase_status_badge(purchase)
-
-    @admin.display(description=gettext_lazy("confirmed by"), ordering="confirmed_by__email")
-    def confirmed_by_display(self, purchase):
-        return email_cell(purchase.confirmed_by.email) if purchase.confirmed_by else "—"
 
     @admin.display(description=gettext_lazy("payment"), ordering="method")
     def payment_display(self, purchase):
