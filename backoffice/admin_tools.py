@@ -2,8 +2,8 @@
 
 import csv
 import itertools
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from decimal import Decimal
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -11,33 +11,34 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
-from django.utils.formats import number_format
+from django.utils.formats import date_format
 from django.utils.functional import Promise
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from kernel.formats import credits_text, money_text, signed_credits_text
 from kernel.spreadsheet import csv_cell
 
-STATE_COLOURS = {"normal": "#1e7e34", "alert": "#b8860b", "blocked": "#b02a37"}
+# Badges are white text on these tones (static/backoffice/admin.css: each at least 4.5:1).
+STATE_TONES = {"normal": "ok", "alert": "warn", "blocked": "bad"}
 
 
-def credits_text(value: int | None) -> str:
-    return number_format(value or 0, force_grouping=True)
+def tone_badge(tone: str, label: str, *, extra_class: str = "") -> SafeString:
+    """A status pill: tone is ok, warn, bad, info or muted."""
+    return format_html('<span class="badge badge-{} {}">{}</span>', tone, extra_class, label)
 
 
-def money(cents: int) -> str:
-    return "R$ " + number_format(Decimal(cents) / 100, decimal_pos=2, force_grouping=True)
+def email_cell(email: str) -> SafeString:
+    """An e-mail that may wrap after its @ and before its dots, never inside a word, so a list
+    with long addresses still fits its column."""
+    parts = re.split(r"(?<=@)|(?=\.)", email)
+    return format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in parts))
 
 
 def state_badge(state: str, label: str) -> SafeString:
-    colour = STATE_COLOURS.get(state, "#555")
-    return format_html(
-        '<span class="credit-state credit-state-{}" style="background:{};color:#fff;'
-        'padding:2px 8px;border-radius:10px;font-weight:bold;white-space:nowrap">{}</span>',
-        state,
-        colour,
-        label,
+    return tone_badge(
+        STATE_TONES.get(state, "muted"), label, extra_class=f"credit-state credit-state-{state}"
     )
 
 
@@ -61,7 +62,8 @@ def require(request: HttpRequest, permission: str) -> None:
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """History is never rewritten from admin, not even by a superuser."""
+    """History is never rewritten from admin, not even by a superuser. Every field shown is
+    read-only, so `fields` may name display methods (formatted credits, money) as well."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -139,3 +141,36 @@ class CsvExportAdmin(admin.ModelAdmin):
             "csv_export_label": _("Export CSV"),
         }
         return super().changelist_view(request, extra_context)
+
+
+def number_column(field: str, description, *, signed: bool = False):
+    """A list column (or read-only detail field) showing an integer field (credits, tokens) with
+    the thousands separator, signed for movements."""
+    text = signed_credits_text if signed else credits_text
+
+    @admin.display(description=description, ordering=field)
+    def column(_model_admin, obj) -> str:
+        return text(getattr(obj, field))
+
+    return column
+
+
+def money_column(field: str, description):
+    """A list column (or read-only detail field) showing an integer field of cents in R$."""
+
+    @admin.display(description=description, ordering=field)
+    def column(_model_admin, obj) -> str:
+        return money_text(getattr(obj, field))
+
+    return column
+
+
+def date_column(field: str, description):
+    """A list column showing a date and time short (30/11/2026 18:45), so lists fit."""
+
+    @admin.display(description=description, ordering=field)
+    def column(_model_admin, obj) -> str:
+        moment = getattr(obj, field)
+        return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else "—"
+
+    return column

@@ -20,12 +20,13 @@ from backoffice import api_params as params
 from backoffice import serializers as s
 from backoffice.models import GrantRequest
 from backoffice.roles import may_change_account
-from backoffice.selectors import users_with_credits
+from backoffice.selectors import purchases_open, users_with_credits
 from backoffice.services import (
     grant_request_approve,
     grant_request_reject,
     staff_grant,
     staff_history_log,
+    staff_purchase_cancel,
     staff_purchase_confirm,
     staff_purchase_refund,
     staff_purchase_request,
@@ -33,8 +34,9 @@ from backoffice.services import (
 from credits.authentication import ApiKeyAuthentication
 from credits.models import Purchase
 from credits.selectors import account_summary, grant_already_made
-from credits.services import purchase_cancel, user_create
+from credits.services import user_create
 from kernel.errors import SolarisError
+from payments.services import PaymentUnavailable
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Invalid input; nothing was written."),
@@ -61,6 +63,7 @@ PARAM_OF_CODE = {
     "price": "price_cents",
     "package": "package",
     "idempotency_key": "idempotency_key",
+    "full": "full",
 }
 
 
@@ -88,6 +91,10 @@ def service_error(
         )
     if code == "duplicate":
         return SolarisError(message, status=409, code="already_exists")
+    if code == "pending_purchase":
+        return SolarisError(
+            message, status=409, code="pending_purchase", param="acknowledge_pending_purchase"
+        )
     return SolarisError(message, param={**PARAM_OF_CODE, **(params_of or {})}.get(code))
 
 
@@ -265,7 +272,9 @@ class GrantCreate(AdminApiView):
         summary="Grant credits (idempotent by key)",
         description="Above SOLARIS_GRANT_APPROVAL_ABOVE credits nothing is granted yet: the "
         "answer is 202 with a pending grant request that another staff member approves. "
-        "Nobody grants to their own account (403 own_account).",
+        "Nobody grants to their own account (403 own_account). While the user has a purchase "
+        "waiting for payment the answer is 409 pending_purchase (the purchase, once paid, would "
+        "grant the same money again) unless acknowledge_pending_purchase is true.",
         parameters=[IDEMPOTENCY_HEADER],
         request=s.GrantCreateSerializer,
         responses={
@@ -278,7 +287,9 @@ class GrantCreate(AdminApiView):
                 description="Above the approval threshold: a grant request, pending.",
             ),
             409: OpenApiResponse(
-                s.ErrorSerializer, description="Key reused for a different grant."
+                s.ErrorSerializer,
+                description="Key reused for a different grant (idempotency_conflict), or a "
+                "purchase waits for payment (pending_purchase).",
             ),
             **ERRORS,
         },
@@ -287,6 +298,11 @@ class GrantCreate(AdminApiView):
         data = self.parse(s.GrantCreateSerializer)
         key = f"api:{data['idempotency_key']}"
         replay = grant_already_made(idempotency_key=key)
+        acknowledged = (
+            {purchase.pk for purchase in purchases_open(user_id=data["user"].pk)}
+            if data["acknowledge_pending_purchase"]
+            else set()
+        )
         try:
             result = staff_grant(
                 actor=request.user,
@@ -296,6 +312,7 @@ class GrantCreate(AdminApiView):
                 source=data["source"],
                 expires_at=data["expires_at"],
                 reason=data["reason"],
+                acknowledged_purchases=acknowledged,
             )
         except ValidationError as error:
             raise service_error(error) from None
@@ -482,60 +499,115 @@ class PurchaseConfirm(AdminApiView):
 
 class PurchaseCancel(AdminApiView):
     required_permissions = {"POST": ("backoffice.cancel_purchase",)}
-    serializer_class = s.PurchaseSerializer
+    serializer_class = s.CancelSerializer
 
     @extend_schema(
         summary="Cancel a purchase not yet credited (cancelling twice changes nothing)",
-        request=None,
-        responses={200: s.PurchaseSerializer, **NOT_FOUND, **ERRORS},
-    )
-    def post(self, request, purchase_id: int):
-        purchase = get_object_or_404(Purchase, pk=purchase_id)
-        try:
-            purchase = purchase_cancel(purchase=purchase, cancelled_by=request.user)
-        except ValidationError as error:
-            raise SolarisError(" ".join(error.messages), code="purchase_not_cancellable") from None
-        staff_history_log(actor=request.user, obj=purchase, message=_("Cancelled."))
-        return Response(s.PurchaseSerializer(purchase).data)
-
-
-class PurchaseRefund(AdminApiView):
-    required_permissions = {"POST": ("backoffice.refund_purchase",)}
-    serializer_class = s.ReasonSerializer
-
-    @extend_schema(
-        summary="Refund a credited purchase: what is left of its credits is taken back",
-        description="What was already spent stays spent. Refused with 409 credits_in_use while "
-        "calls in progress hold those credits (try again in a minute).",
-        request=s.ReasonSerializer,
+        description="Not a PIX purchase whose charge can still be paid (409 "
+        "pix_charge_pending): it is cancelled by itself once it expires. The reason, if any, "
+        "goes to the purchase's admin history.",
+        request=s.CancelSerializer,
         responses={
             200: s.PurchaseSerializer,
-            409: OpenApiResponse(s.ErrorSerializer, description="Credits held by open calls."),
+            409: OpenApiResponse(s.ErrorSerializer, description="Its PIX can still be paid."),
             **NOT_FOUND,
             **ERRORS,
         },
     )
     def post(self, request, purchase_id: int):
         purchase = get_object_or_404(Purchase, pk=purchase_id)
-        data = self.parse(s.ReasonSerializer)
+        data = self.parse(s.CancelSerializer)
         try:
-            purchase = staff_purchase_refund(
-                actor=request.user, purchase=purchase, reason=data["reason"]
+            purchase = staff_purchase_cancel(actor=request.user, purchase=purchase)
+        except ValidationError as error:
+            message = " ".join(error.messages)
+            if getattr(error, "code", None) == "pix_pending":
+                raise SolarisError(message, status=409, code="pix_charge_pending") from None
+            raise SolarisError(message, code="purchase_not_cancellable") from None
+        history = _("Cancelled: %(reason)s") % data if data["reason"] else _("Cancelled.")
+        staff_history_log(actor=request.user, obj=purchase, message=history)
+        return Response(s.PurchaseSerializer(purchase).data)
+
+
+REFUND_ERRORS = {
+    # code: (status, API code, param)
+    "status": (400, "purchase_not_refundable", None),
+    "held": (409, "credits_in_use", None),
+    "open": (409, "refund_in_progress", None),
+    "nothing_left": (400, "nothing_to_refund", "full"),
+    "refused": (502, "payment_refused", None),
+    "provider": (503, "payment_provider_not_configured", None),
+}
+
+
+class PurchaseRefund(AdminApiView):
+    required_permissions = {"POST": ("backoffice.refund_purchase",)}
+    serializer_class = s.RefundSerializer
+
+    @extend_schema(
+        summary="Refund a credited purchase",
+        description="A PIX purchase: Mercado Pago gives the money back first, pro rata to the "
+        "credits not yet spent (or the whole price with full: true, the spent credits then "
+        "booked as debt); its credits are taken back once Mercado Pago confirms — 200 with "
+        "refund.status booked, or 202 while Mercado Pago or calls in progress make it wait "
+        "(reconciliation books it). A manual purchase: what is left of its credits is taken "
+        "back now (full is refused); 409 credits_in_use while calls in progress hold them.",
+        request=s.RefundSerializer,
+        responses={
+            200: s.PurchaseRefundedSerializer,
+            202: OpenApiResponse(
+                s.PurchaseRefundedSerializer,
+                description="Asked of Mercado Pago; the credits are taken back once it confirms.",
+            ),
+            409: OpenApiResponse(
+                s.ErrorSerializer,
+                description="Credits held by open calls, or a refund already in progress.",
+            ),
+            502: OpenApiResponse(s.ErrorSerializer, description="Mercado Pago refused it."),
+            503: OpenApiResponse(s.ErrorSerializer, description="Mercado Pago did not answer."),
+            **NOT_FOUND,
+            **ERRORS,
+        },
+    )
+    def post(self, request, purchase_id: int):
+        purchase = get_object_or_404(Purchase, pk=purchase_id)
+        data = self.parse(s.RefundSerializer)
+        try:
+            done = staff_purchase_refund(
+                actor=request.user, purchase=purchase, reason=data["reason"], full=data["full"]
             )
         except ValidationError as error:
-            code = getattr(error, "code", None)
-            message = " ".join(error.messages)
-            if code == "status":
-                raise SolarisError(message, code="purchase_not_refundable") from None
-            if code == "held":
-                raise SolarisError(message, status=409, code="credits_in_use") from None
+            code = getattr(error, "code", None) or ""
+            if code in REFUND_ERRORS:
+                status_code, api_code, param = REFUND_ERRORS[code]
+                raise SolarisError(
+                    " ".join(error.messages),
+                    status=status_code,
+                    code=api_code,
+                    param=param,
+                    type="api_error" if status_code >= 500 else None,
+                ) from None
             raise service_error(error) from None
+        except PaymentUnavailable:
+            raise SolarisError(
+                _(
+                    "Mercado Pago did not answer. The refund is asked again by itself within a "
+                    "minute, with the same key; nothing is taken back before it confirms."
+                ),
+                status=503,
+                code="payment_provider_unavailable",
+                type="api_error",
+                headers={"Retry-After": "60"},
+            ) from None
+        refund = done.payment_refund
         staff_history_log(
             actor=request.user,
-            obj=purchase,
+            obj=done.purchase,
             message=_("Refunded: %(reason)s") % {"reason": data["reason"]},
         )
-        return Response(s.PurchaseSerializer(purchase).data)
+        body = s.PurchaseRefundedSerializer(done.purchase, context={"refund": refund}).data
+        waiting = refund is not None and refund.status != refund.Status.BOOKED
+        return Response(body, status=status.HTTP_202_ACCEPTED if waiting else status.HTTP_200_OK)
 
 
 class ApiKeyCreate(AdminApiView):

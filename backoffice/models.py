@@ -2,9 +2,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from credits.models import Grant
+from kernel.formats import credits_text
 
 
 class BackofficeRights(models.Model):
@@ -100,4 +102,8 @@ class GrantRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.user} {self.amount}"
+        return gettext("#%(id)s %(user)s · %(credits)s credits") % {
+            "id": self.pk,
+            "user": self.user,
+            "credits": credits_text(self.amount),
+        }

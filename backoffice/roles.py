@@ -6,7 +6,7 @@ from django.contrib.auth.management import create_permissions
 FINANCE = "Financeiro"
 SUPPORT = "Suporte"
 # Every model of these apps can be viewed by both roles (apps absent from the project are skipped).
-VIEWABLE_APPS = ["accounts", "credits", "proxy", "notifications", "admin", "backoffice"]
+VIEWABLE_APPS = ["accounts", "credits", "payments", "proxy", "notifications", "admin", "backoffice"]
 FINANCE_RIGHTS = [
     "backoffice.grant_credits",
     "backoffice.confirm_purchase",

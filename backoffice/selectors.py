@@ -153,9 +153,33 @@ def customers_by_state() -> dict[str, int]:
     )
 
 
+OPEN_PURCHASE = (Purchase.Status.REQUESTED, Purchase.Status.PAID)
+
+
+def purchases_open(*, user_id: int) -> list[Purchase]:
+    """The user's purchases waiting for payment (manual requests and PIX charges), oldest first:
+    each one, once paid, grants its credits."""
+    return list(
+        Purchase.objects.filter(user_id=user_id, status__in=OPEN_PURCHASE)
+        .select_related("package", "payment")
+        .order_by("created_at", "id")
+    )
+
+
+def purchases_of(*, user_id: int, limit: int = 15) -> list[Purchase]:
+    """The user's purchases, those waiting for payment first, then the newest."""
+    waiting = Case(When(status__in=OPEN_PURCHASE, then=Value(0)), default=Value(1))
+    return list(
+        Purchase.objects.filter(user_id=user_id)
+        .select_related("package", "payment")
+        .order_by(waiting, "-created_at", "-id")[:limit]
+    )
+
+
 @dataclass(frozen=True)
 class UserOverview:
     summary: AccountSummary
+    purchases: list[Purchase]
     api_keys: list[ApiKey]
     recent_calls: list[CallRecord]
     recent_entries: list[LedgerEntry]
@@ -163,10 +187,11 @@ class UserOverview:
 
 
 def user_overview(*, user_id: int, limit: int = 15) -> UserOverview:
-    """What the admin's user page shows below the form (8 queries)."""
+    """What the admin's user page shows below the form (9 queries)."""
     user_type = ContentType.objects.get_for_model(User)
     return UserOverview(
         summary=account_summary(user_id=user_id, with_grants=True),
+        purchases=purchases_of(user_id=user_id, limit=limit),
         api_keys=list(ApiKey.objects.filter(user_id=user_id).order_by("-created_at")),
         recent_calls=list(
             CallRecord.objects.filter(user_id=user_id).order_by("-created_at")[:limit]

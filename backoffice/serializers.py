@@ -8,6 +8,7 @@ from accounts.models import User
 from backoffice.models import GrantRequest
 from credits.models import CreditPackage, Grant, LedgerEntry, ModelPrice, Plan, Purchase
 from credits.selectors import member_plan
+from payments.models import PaymentRefund
 from proxy.models import CallRecord
 
 MAX_CREDITS = 10**12
@@ -122,6 +123,13 @@ class GrantCreateSerializer(IdempotentSerializer):
     source = serializers.ChoiceField(  # type: ignore[assignment]  # the API field is "source"
         choices=[Grant.Source.MANUAL, Grant.Source.PROMO], default=Grant.Source.MANUAL
     )
+    acknowledge_pending_purchase = serializers.BooleanField(
+        default=False,
+        help_text=_(
+            "Required (true) while the user has a purchase waiting for payment: that purchase, "
+            "once paid, grants its credits too."
+        ),
+    )
 
     def validate_expires_at(self, value):
         if value is not None and value <= timezone.now():
@@ -215,6 +223,56 @@ class GrantRequestSerializer(serializers.ModelSerializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class RefundSerializer(ReasonSerializer):
+    full = serializers.BooleanField(
+        default=False,
+        help_text=_(
+            "PIX purchases only: give back the whole price and take back every credit (the "
+            "spent part as debt). Off: pro rata to the credits not yet spent."
+        ),
+    )
+
+
+class PaymentRefundSerializer(serializers.ModelSerializer):
+    credits = serializers.SerializerMethodField(help_text=_("The credits taken back."))
+
+    class Meta:
+        model = PaymentRefund
+        fields = [
+            "id",
+            "status",
+            "amount_cents",
+            "full",
+            "credits",
+            "reason",
+            "provider_refund_id",
+            "created_at",
+            "confirmed_at",
+            "booked_at",
+        ]
+
+    def get_credits(self, refund) -> int:
+        return refund.payment.purchase.credits if refund.full else refund.credits_quoted
+
+
+class PurchaseRefundedSerializer(PurchaseSerializer):
+    refund = serializers.SerializerMethodField(
+        help_text=_("A PIX purchase's refund through Mercado Pago; null for a manual purchase.")
+    )
+
+    class Meta(PurchaseSerializer.Meta):
+        fields = [*PurchaseSerializer.Meta.fields, "refund"]
+
+    @extend_schema_field(PaymentRefundSerializer(allow_null=True))
+    def get_refund(self, purchase) -> dict | None:
+        refund = self.context.get("refund")
+        return PaymentRefundSerializer(refund).data if refund is not None else None
 
 
 class RejectSerializer(serializers.Serializer):

@@ -2,10 +2,15 @@
 
 Whatever their rights, no staff member grants, confirms a purchase or refunds for their own
 account; a grant above SOLARIS_GRANT_APPROVAL_ABOVE waits for a second staff member's approval;
-a custom purchase stays within sane bounds and has a price. The manage.py commands call the credits
-services directly: the operator's shell is not held by these rules.
+nobody adds credits to someone with a purchase waiting for payment without saying they know of it
+(the purchase, once paid, would grant the same money again); a custom purchase stays within sane
+bounds and has a price; a purchase paid by PIX is refunded through its payment, money first. The
+manage.py commands call the credits services directly: the operator's shell is not held by these
+rules.
 """
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -14,14 +19,27 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from backoffice.models import GrantRequest
+from backoffice.selectors import purchases_open
 from credits.models import CreditPackage, Grant, Purchase
 from credits.selectors import grant_already_made
-from credits.services import credits_grant, purchase_confirm, purchase_refund, purchase_request
+from credits.services import (
+    credits_grant,
+    purchase_cancel,
+    purchase_confirm,
+    purchase_refund,
+    purchase_request,
+)
+from kernel.formats import credits_text
+from payments.models import Payment, PaymentRefund
+from payments.selectors import payment_of
+from payments.services import payment_refund
 
 GRANT_RIGHT = "backoffice.grant_credits"
 # A custom purchase (no package): at most this many credits, for at most this price (R$ 1 000 000).
@@ -62,6 +80,23 @@ def _same_request(existing: GrantRequest, *, user: User, amount: int, source: st
     return existing
 
 
+def _refuse_unacknowledged_purchases(*, user: User, acknowledged: Collection[int]) -> None:
+    """A top-up while a purchase waits for payment grants the same money twice once that purchase
+    is confirmed (or its PIX paid): it needs whoever adds the credits to say they know of each
+    one."""
+    unknown = [p.pk for p in purchases_open(user_id=user.pk) if p.pk not in acknowledged]
+    if unknown:
+        raise ValidationError(
+            _(
+                "%(user)s has a purchase waiting for payment (%(purchases)s): confirm that "
+                "purchase instead, or confirm you know about it to add these credits as well."
+            )
+            % {"user": user.email, "purchases": ", ".join(f"#{pk}" for pk in unknown)},
+            code="pending_purchase",
+            params={"purchases": unknown},
+        )
+
+
 @transaction.atomic
 def staff_grant(
     *,
@@ -72,17 +107,22 @@ def staff_grant(
     reason: str,
     source: str = Grant.Source.MANUAL,
     expires_at: datetime | None = None,
+    acknowledged_purchases: Collection[int] = (),
 ) -> Grant | GrantRequest:
     """Credits a staff member adds: granted now, or, above the approval threshold, recorded as a
     pending request that reaches the ledger only once another staff member approves it.
-    The same idempotency key twice acts once, either way."""
+    The same idempotency key twice acts once, either way. While the user has purchases waiting
+    for payment, each must be in `acknowledged_purchases` (their ids)."""
     _refuse_own_account(actor=actor, user_id=user.pk, action="grant")
     existing = GrantRequest.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return _same_request(existing, user=user, amount=amount, source=source)
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValidationError(_("The amount must be a positive number of credits."), code="amount")
-    if not approval_needed(amount) or grant_already_made(idempotency_key=idempotency_key):
+    replay = grant_already_made(idempotency_key=idempotency_key)
+    if not replay:
+        _refuse_unacknowledged_purchases(user=user, acknowledged=acknowledged_purchases)
+    if not approval_needed(amount) or replay:
         return credits_grant(
             user=user,
             amount=amount,
@@ -188,7 +228,7 @@ def staff_purchase_request(
         if isinstance(credits, int) and credits > MAX_PURCHASE_CREDITS:
             raise ValidationError(
                 _("A custom purchase is at most %(count)s credits.")
-                % {"count": MAX_PURCHASE_CREDITS},
+                % {"count": credits_text(MAX_PURCHASE_CREDITS)},
                 code="amount",
             )
         if isinstance(credits, int) and approval_needed(credits):
@@ -197,7 +237,7 @@ def staff_purchase_request(
                     "Above %(count)s credits a custom purchase needs approval: sell a package, "
                     "or add the credits as a grant."
                 )
-                % {"count": settings.SOLARIS_GRANT_APPROVAL_ABOVE},
+                % {"count": credits_text(settings.SOLARIS_GRANT_APPROVAL_ABOVE)},
                 code="amount",
             )
         if isinstance(price_cents, int) and not 0 < price_cents <= MAX_PURCHASE_PRICE_CENTS:
@@ -206,7 +246,7 @@ def staff_purchase_request(
                     "A custom purchase costs from 1 to %(max)s cents; free credits are a "
                     "promo grant."
                 )
-                % {"max": MAX_PURCHASE_PRICE_CENTS},
+                % {"max": credits_text(MAX_PURCHASE_PRICE_CENTS)},
                 code="price",
             )
     return purchase_request(
@@ -227,9 +267,57 @@ def staff_purchase_confirm(
     )
 
 
-def staff_purchase_refund(*, actor: User, purchase: Purchase, reason: str) -> Purchase:
+@dataclass(frozen=True)
+class StaffRefund:
+    purchase: Purchase
+    payment_refund: PaymentRefund | None  # a PIX purchase's refund through the provider
+
+
+def staff_purchase_refund(
+    *, actor: User, purchase: Purchase, reason: str, full: bool = False
+) -> StaffRefund:
+    """Refund a credited purchase. A PIX purchase's money goes back through the provider first
+    (payments' `payment_refund`: pro rata to the credits not yet spent, or `full`, the spent part
+    then booked as debt); its credits are taken back once the provider confirms. A manual
+    purchase's money is returned outside Solaris: what is left of its credits is taken back now.
+
+    Raises ValidationError, and payments' PaymentUnavailable when the provider did not answer.
+    """
     _refuse_own_account(actor=actor, user_id=purchase.user_id, action="refund")
-    return purchase_refund(purchase=purchase, refunded_by=actor, reason=reason)
+    payment = payment_of(purchase)
+    if payment is None:
+        if full:
+            raise ValidationError(
+                _(
+                    "A manual purchase's money is returned outside Solaris: its refund takes "
+                    "back what is left of its credits, there is no full refund."
+                ),
+                code="full",
+            )
+        return StaffRefund(
+            purchase=purchase_refund(purchase=purchase, refunded_by=actor, reason=reason),
+            payment_refund=None,
+        )
+    refund = payment_refund(payment=payment, requested_by=actor, full=full, reason=reason)
+    purchase.refresh_from_db()
+    return StaffRefund(purchase=purchase, payment_refund=refund)
+
+
+def staff_purchase_cancel(*, actor: User, purchase: Purchase) -> Purchase:
+    """Cancel a purchase not yet credited. Not a PIX purchase whose charge can still be paid: the
+    person may pay it after the cancel, and the money would arrive for nothing; it expires by
+    itself (then its purchase is cancelled)."""
+    payment = payment_of(purchase)
+    if payment is not None and payment.status == Payment.Status.PENDING:
+        raise ValidationError(
+            _(
+                "This purchase's PIX charge can still be paid until %(expires)s: it cannot be "
+                "cancelled here; once it expires the purchase is cancelled by itself."
+            )
+            % {"expires": date_format(localtime(payment.expires_at), "SHORT_DATETIME_FORMAT")},
+            code="pix_pending",
+        )
+    return purchase_cancel(purchase=purchase, cancelled_by=actor)
 
 
 def staff_history_log(*, actor: User, obj: Model, message: str) -> None:

@@ -4,9 +4,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from backoffice.admin_tools import money
 from backoffice.charts import daily_bar_chart
 from backoffice.selectors import PERIODS, dashboard_get
+from kernel.formats import money_text
 
 
 def dashboard(request):
@@ -29,7 +29,7 @@ def dashboard(request):
             "dashboard": data,
             "chart": daily_bar_chart([(day.day, day.credits) for day in data.daily]),
             "periods": PERIODS,
-            "revenue": money(data.revenue_cents),
+            "revenue": money_text(data.revenue_cents),
             "alert_url": f"{users}?credit_state=alert",
             "blocked_url": f"{users}?credit_state=blocked",
             "pending_url": reverse("admin:credits_purchase_changelist")

@@ -9,7 +9,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
+
+from kernel.formats import credits_text, signed_credits_text
 
 
 class Plan(models.Model):
@@ -225,7 +228,11 @@ class Purchase(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.user} {self.credits}"
+        return gettext("#%(id)s %(user)s · %(credits)s credits") % {
+            "id": self.pk,
+            "user": self.user,
+            "credits": credits_text(self.credits),
+        }
 
     def save(self, *args, **kwargs):
         if self.method == self.Method.ONLINE and self.confirmed_by_id is not None:
@@ -284,7 +291,11 @@ class Grant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_source_display()} {self.remaining}/{self.amount}"
+        return gettext("%(source)s: %(remaining)s of %(amount)s credits left") % {
+            "source": self.get_source_display(),
+            "remaining": credits_text(self.remaining),
+            "amount": credits_text(self.amount),
+        }
 
 
 class Hold(models.Model):
@@ -319,7 +330,11 @@ class Hold(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.request_id} {self.amount} {self.status}"
+        return pgettext("hold", "%(request)s: %(amount)s credits held, %(status)s") % {
+            "request": self.request_id,
+            "amount": credits_text(self.amount),
+            "status": self.get_status_display(),
+        }
 
 
 class LedgerQuerySet(models.QuerySet):
@@ -382,7 +397,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount:+d}"
+        return f"{self.get_kind_display()} {signed_credits_text(self.amount)}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

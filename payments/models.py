@@ -7,10 +7,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from credits.models import Purchase
+from kernel.formats import money_text
 
 
 class Provider(models.TextChoices):
@@ -106,7 +107,11 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_provider_display()} {self.provider_payment_id or '…'} {self.status}"
+        return gettext("PIX of purchase #%(purchase)s · %(amount)s · %(status)s") % {
+            "purchase": self.purchase_id,
+            "amount": money_text(self.amount_cents),
+            "status": self.get_status_display(),
+        }
 
 
 class PaymentRefund(models.Model):
@@ -164,7 +169,11 @@ class PaymentRefund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.payment} −{self.amount_cents} {self.status}"
+        return gettext("Refund of %(amount)s, purchase #%(purchase)s · %(status)s") % {
+            "amount": money_text(self.amount_cents),
+            "purchase": self.payment.purchase_id,
+            "status": self.get_status_display(),
+        }
 
 
 class WebhookDelivery(models.Model):

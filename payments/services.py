@@ -1,6 +1,6 @@
 """Payments (docs/payments.md): PIX charges through the provider seam, the webhook, reconciliation
 and refunds. Credits move only through credits.services (`purchase_request`, `purchase_confirm`,
-`purchase_cancel`, `purchase_refund`), inside the transaction that records what the provider said.
+`purchase_cancel`, `purchase_refund_credits`), inside the transaction that records what the provider said.
 
 Locking: a payment's row is locked first (`select_for_update`); credits' services then lock the
 account and the purchase, in that order everywhere. No transaction or lock is ever held across a
@@ -284,15 +284,25 @@ def _grant(payment: Payment, remote: RemotePayment, now: datetime) -> None:
 
 
 def _refund_book(payment: Payment, now: datetime) -> None:
-    """The provider gave the money back: take the purchase's credits back, once. Deferred (the
-    payment stays paid, reconciliation tries again) while calls in flight hold those credits."""
+    """The provider gave the money back: take back the credits it paid for, once (credits'
+    `purchase_refund_credits`): the credits quoted for a pro-rata refund, every credit of the
+    purchase for a full one (or one made in the provider's panel), the part already spent as
+    debt. Deferred (the payment stays paid, reconciliation tries again) while calls in flight hold
+    those credits."""
     refund = payment.refunds.filter(status=PaymentRefund.Status.CONFIRMED).first()
     purchase = payment.purchase
     if purchase.status == Purchase.Status.CREDITED:
+        pro_rata = refund is not None and not refund.full
         try:
-            payment.purchase = credit_services.purchase_refund(
+            payment.purchase = credit_services.purchase_refund_credits(
                 purchase=purchase,
+                credits=refund.credits_quoted if refund and pro_rata else purchase.credits,
                 refunded_by=refund.requested_by if refund else None,
+                idempotency_key=(
+                    f"payment-refund:{refund.idempotency_key}"
+                    if refund
+                    else f"payment-refunded:{payment.reference}"
+                ),
                 reason=(refund.reason if refund else "") or _("Refunded through Mercado Pago"),
                 now=now,
             )
@@ -546,8 +556,9 @@ def payment_refund(
     now: datetime | None = None,
 ) -> PaymentRefund:
     """Give money back through the provider: by default pro rata to the credits not yet spent,
-    or the whole price (`full`). The credits are booked through credits' `purchase_refund` once
-    the provider confirms (now, or later through the webhook or reconciliation).
+    or the whole price (`full`). Once the provider confirms (now, or later through the webhook or
+    reconciliation) credits' `purchase_refund_credits` takes back the credits quoted (pro rata) or
+    all the purchase's credits (full, the spent part as debt).
 
     Raises ValidationError when the payment cannot be refunded or the provider refuses, and
     PaymentUnavailable when the provider did not answer (reconciliation asks again, same key).

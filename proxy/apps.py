@@ -4,7 +4,8 @@ from django.utils.translation import gettext_lazy as _
 
 class ProxyConfig(AppConfig):
     name = "proxy"
-    verbose_name = _("Proxy")
+    # Named for what admin shows of it, the calls, in the words of the end-user pages.
+    verbose_name = _("Calls")
 
     def ready(self):
         from django.db.models.signals import post_delete, post_save

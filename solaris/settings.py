@@ -231,6 +231,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the bundled sidecar files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # A purchase's choices appear in several components (the purchase, the refunded purchase).
+    "ENUM_NAME_OVERRIDES": {
+        "PurchaseStatusEnum": "credits.models.Purchase.Status",
+        "PurchaseMethodEnum": "credits.models.Purchase.Method",
+    },
 }
 
 # Solaris itself.

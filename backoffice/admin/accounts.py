@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import ApiKey, Integration, LoginLink, User
 from accounts.services import api_key_create, user_reactivate, user_suspend
-from backoffice.admin_tools import credits_text, form_page, require, state_badge
+from backoffice.admin_tools import email_cell, form_page, require, state_badge, tone_badge
 from backoffice.forms import (
     AddCreditsForm,
     ApiKeyForm,
@@ -25,13 +25,20 @@ from backoffice.forms import (
 )
 from backoffice.models import GrantRequest
 from backoffice.roles import PRIVILEGE_FIELDS, may_change_account
-from backoffice.selectors import used_percent_of, user_overview, users_with_credits
+from backoffice.selectors import (
+    purchases_open,
+    used_percent_of,
+    user_overview,
+    users_with_credits,
+)
 from backoffice.services import staff_grant
 from credits.models import Account
 from credits.selectors import account_summary, grant_already_made, member_plan
 from credits.services import subscription_change_plan
+from kernel.formats import credits_text
 
 GRANT_RIGHT = "backoffice.grant_credits"
+CONFIRM_RIGHT = "backoffice.confirm_purchase"
 MANAGE_RIGHT = "accounts.change_user"
 
 
@@ -42,6 +49,36 @@ def approval_note() -> str:
     return _("Above %(count)s credits the grant waits for another staff member's approval.") % {
         "count": credits_text(threshold)
     }
+
+
+class PeopleFilter(admin.SimpleListFilter):
+    """Customers by default: staff accounts are not customers, and are one click away."""
+
+    title = gettext_lazy("people")
+    parameter_name = "people"
+
+    def lookups(self, request, model_admin):
+        return [("staff", _("Staff")), ("all", _("Everyone"))]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("Customers"),
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        if self.value() == "staff":
+            return queryset.filter(is_staff=True)
+        return queryset.filter(is_staff=False)
 
 
 class CreditStateFilter(admin.SimpleListFilter):
@@ -61,18 +98,18 @@ class CreditStateFilter(admin.SimpleListFilter):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ["email"]
+    # The top-up first, so it is never the column a narrow screen cuts off.
     list_display = [
-        "email",
-        "name",
+        "add_credits_link",
+        "person",
         "plan",
         "available",
         "used_percent",
         "state",
         "last_call",
-        "is_suspended",
-        "add_credits_link",
     ]
-    list_filter = [CreditStateFilter, "subscription__plan", "is_suspended", "is_staff"]
+    list_display_links = ["person"]
+    list_filter = [PeopleFilter, CreditStateFilter, "subscription__plan", "is_suspended"]
     search_fields = ["email", "name"]
     list_select_related = ["subscription__plan"]
     list_per_page = 50
@@ -106,6 +143,14 @@ class UserAdmin(DjangoUserAdmin):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or may_change_account(actor=request.user, user=obj))
 
+    @admin.display(description=gettext_lazy("user"), ordering="email")
+    def person(self, user):
+        """The e-mail (the link) with the name under it: one column, so the list fits."""
+        email = email_cell(user.email)
+        if not user.name:
+            return email
+        return format_html('{}<br><span class="quiet">{}</span>', email, user.name)
+
     @admin.display(description=gettext_lazy("plan"), ordering="subscription__plan__name")
     def plan(self, user):
         plan = member_plan(subscription=getattr(user, "subscription", None))
@@ -121,16 +166,19 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.display(description=gettext_lazy("state"), ordering="used_bp")
     def state(self, user):
-        return state_badge(user.credit_state, str(Account.State(user.credit_state).label))
+        badge = state_badge(user.credit_state, str(Account.State(user.credit_state).label))
+        if user.is_suspended:
+            return format_html("{} {}", badge, tone_badge("bad", _("suspended")))
+        return badge
 
     @admin.display(description=gettext_lazy("last call"), ordering=F("last_call_at").desc())
     def last_call(self, user):
         return date_format(user.last_call_at, "SHORT_DATETIME_FORMAT") if user.last_call_at else "—"
 
-    @admin.display(description=gettext_lazy("credits"))
+    @admin.display(description=gettext_lazy("top-up"))
     def add_credits_link(self, user):
         return format_html(
-            '<a class="button add-credits" style="white-space:nowrap" href="{}">{}</a>',
+            '<a class="button add-credits" href="{}">{}</a>',
             reverse("admin:accounts_user_add_credits", args=[user.pk]),
             _("+ credits"),
         )
@@ -174,7 +222,8 @@ class UserAdmin(DjangoUserAdmin):
     def add_credits_view(self, request, object_id):
         require(request, GRANT_RIGHT)
         user = self._user(request, object_id)
-        form = AddCreditsForm(request.POST if request.method == "POST" else None)
+        pending = purchases_open(user_id=user.pk)
+        form = AddCreditsForm(request.POST if request.method == "POST" else None, pending=pending)
         if request.method == "POST" and form.is_valid():
             key = f"admin:{form.cleaned_data['idempotency_key']}"
             already = grant_already_made(idempotency_key=key) or (
@@ -188,9 +237,10 @@ class UserAdmin(DjangoUserAdmin):
                     idempotency_key=key,
                     expires_at=form.expires_at(),
                     reason=form.ledger_reason(),
+                    acknowledged_purchases=form.acknowledged_purchases(),
                 )
             except ValidationError as error:
-                form.add_error(None, error)
+                self._grant_refused(form, error)
             else:
                 if isinstance(result, GrantRequest):
                     return self._grant_requested(request, user, result, again=already)
@@ -226,7 +276,22 @@ class UserAdmin(DjangoUserAdmin):
             submit_label=_("Add credits"),
             summary=account_summary(user_id=user.pk),
             note=approval_note(),
+            pending=pending,
+            can_confirm=request.user.has_perm(CONFIRM_RIGHT),
         )
+
+    @staticmethod
+    def _grant_refused(form: AddCreditsForm, error: ValidationError) -> None:
+        """A purchase waiting for payment is answered on its own box; anything else on top."""
+        unknown = (
+            (error.params or {}).get("purchases", []) if error.code == "pending_purchase" else []
+        )
+        fields = [form.acknowledge_field(pk) for pk in unknown]
+        if fields and all(field in form.fields for field in fields):
+            for field in fields:
+                form.add_error(field, error)
+        else:
+            form.add_error(None, error)
 
     def _grant_requested(self, request, user: User, grant_request: GrantRequest, *, again: bool):
         if not again:
@@ -378,6 +443,7 @@ class UserAdmin(DjangoUserAdmin):
                 overview=(overview := user_overview(user_id=user.pk)),
                 summary_state_label=Account.State(overview.summary.state).label,
                 can_grant=request.user.has_perm(GRANT_RIGHT) and user.pk != request.user.pk,
+                can_confirm=request.user.has_perm(CONFIRM_RIGHT) and user.pk != request.user.pk,
                 can_manage=request.user.has_perm(MANAGE_RIGHT) and changeable,
                 can_create_key=request.user.has_perm("accounts.add_apikey") and changeable,
             )

@@ -11,19 +11,24 @@ from django.utils.translation import gettext_lazy, pgettext
 from backoffice.admin_tools import (
     CsvExportAdmin,
     ReadOnlyAdmin,
-    credits_text,
+    date_column,
+    email_cell,
     form_page,
-    money,
+    money_column,
+    number_column,
     require,
+    tone_badge,
 )
 from backoffice.forms import (
+    CancelPurchaseForm,
     ConfirmPurchaseForm,
     CreditPackageAdminForm,
     ModelPriceAdminForm,
     PlanAdminForm,
+    RefundPaymentForm,
     RefundPurchaseForm,
 )
-from backoffice.services import staff_purchase_confirm, staff_purchase_refund
+from backoffice.services import staff_purchase_cancel, staff_purchase_confirm, staff_purchase_refund
 from credits.models import (
     Account,
     CreditPackage,
@@ -35,12 +40,34 @@ from credits.models import (
     Purchase,
     Subscription,
 )
-from credits.services import model_price_set, model_prices_import, purchase_cancel
+from credits.services import model_price_set, model_prices_import
+from kernel.formats import credits_text, money_text
+from payments.models import Payment, PaymentRefund
+from payments.selectors import payment_of, refund_quote
+from payments.services import PaymentUnavailable
 from proxy import upstream
 
 CONFIRM_RIGHT = "backoffice.confirm_purchase"
 CANCEL_RIGHT = "backoffice.cancel_purchase"
 REFUND_RIGHT = "backoffice.refund_purchase"
+PURCHASE_TONES = {"requested": "warn", "paid": "info", "credited": "ok"}
+PAYMENT_TONES = {"pending": "warn", "paid": "ok", "review": "bad", "refunded": "info"}
+
+
+def purchase_status_badge(purchase: Purchase):
+    return tone_badge(
+        PURCHASE_TONES.get(purchase.status, "muted"),
+        purchase.get_status_display(),
+        extra_class=f"purchase-status-{purchase.status}",
+    )
+
+
+def payment_status_badge(payment: Payment):
+    return tone_badge(
+        PAYMENT_TONES.get(payment.status, "muted"),
+        payment.get_status_display(),
+        extra_class=f"payment-status-{payment.status}",
+    )
 
 
 @admin.register(LedgerEntry)
@@ -49,8 +76,8 @@ class LedgerEntryAdmin(CsvExportAdmin, ReadOnlyAdmin):
         "created_at",
         "account",
         "kind",
-        "amount",
-        "balance_after",
+        "amount_display",
+        "balance_after_display",
         "created_by",
         "reason",
         "flagged",
@@ -64,6 +91,22 @@ class LedgerEntryAdmin(CsvExportAdmin, ReadOnlyAdmin):
     search_fields = ["account__user__email", "idempotency_key", "reason"]
     list_select_related = ["account__user", "created_by"]
     date_hierarchy = "created_at"
+    fields = [
+        "created_at",
+        "account",
+        "kind",
+        "amount_display",
+        "balance_after_display",
+        "grant",
+        "purchase",
+        "hold",
+        "reason",
+        "created_by",
+        "flagged",
+        "idempotency_key",
+    ]
+    amount_display = number_column("amount", gettext_lazy("amount"), signed=True)
+    balance_after_display = number_column("balance_after", gettext_lazy("balance after"))
     csv_columns = [
         (gettext_lazy("id"), lambda entry: entry.pk),
         (gettext_lazy("created at"), lambda entry: entry.created_at.isoformat()),
@@ -85,8 +128,8 @@ class GrantAdmin(ReadOnlyAdmin):
     list_display = [
         "account",
         "source",
-        "amount",
-        "remaining",
+        "amount_display",
+        "remaining_display",
         "expires_at",
         "created_by",
         "created_at",
@@ -95,21 +138,72 @@ class GrantAdmin(ReadOnlyAdmin):
     search_fields = ["account__user__email", "reason"]
     list_select_related = ["account__user", "created_by"]
     date_hierarchy = "created_at"
+    fields = [
+        "account",
+        "source",
+        "amount_display",
+        "remaining_display",
+        "expires_at",
+        "purchase",
+        "reason",
+        "created_by",
+        "created_at",
+    ]
+    amount_display = number_column("amount", gettext_lazy("amount"))
+    remaining_display = number_column("remaining", gettext_lazy("remaining"))
 
 
 @admin.register(Hold)
 class HoldAdmin(ReadOnlyAdmin):
-    list_display = ["request_id", "account", "model", "amount", "status", "created_at", "closed_at"]
+    list_display = [
+        "request_id",
+        "account",
+        "model",
+        "amount_display",
+        "status",
+        "created_at",
+        "closed_at",
+    ]
     list_filter = ["status"]
     search_fields = ["request_id", "account__user__email"]
     list_select_related = ["account__user"]
+    fields = [
+        "request_id",
+        "account",
+        "model",
+        "amount_display",
+        "input_weight",
+        "output_weight",
+        "status",
+        "created_at",
+        "closed_at",
+    ]
+    amount_display = number_column("amount", gettext_lazy("credits held"))
 
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ["user", "balance", "held", "debt", "notified_state", "updated_at"]
+    list_display = [
+        "user",
+        "balance_display",
+        "held_display",
+        "debt_display",
+        "notified_state",
+        "updated_at",
+    ]
     search_fields = ["user__email"]
     list_select_related = ["user"]
+    fields = [
+        "user",
+        "balance_display",
+        "held_display",
+        "debt_display",
+        "notified_state",
+        "updated_at",
+    ]
+    balance_display = number_column("balance", gettext_lazy("balance"))
+    held_display = number_column("held", gettext_lazy("held"))
+    debt_display = number_column("debt", gettext_lazy("debt"))
 
 
 @admin.register(Subscription)
@@ -122,24 +216,42 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 @admin.register(Purchase)
 class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
+    # Fits 1366 px beside the navigation and the filters: the payment time and who confirmed
+    # it are on the purchase's page.
     list_display = [
         "id",
-        "user",
+        "user_display",
         "credits_display",
         "price",
         "status_badge",
-        "method",
-        "payment_reference",
-        "created_at",
-        "paid_at",
-        "confirmed_by",
+        "payment_display",
+        "created_display",
     ]
     list_filter = ["status", "method", "package"]
     search_fields = ["user__email", "payment_reference", "idempotency_key"]
-    list_select_related = ["user", "confirmed_by", "package"]
+    list_select_related = ["user", "confirmed_by", "package", "payment"]
     date_hierarchy = "created_at"
-    actions = ["confirm_selected", "cancel_selected"]
+    # Cancelling asks for a reason, one purchase at a time (the purchase's Cancel page).
+    actions = ["confirm_selected"]
     change_form_template = "backoffice/purchase_change_form.html"
+    fields = [
+        "user",
+        "package",
+        "credits_display",
+        "price",
+        "validity_days",
+        "method",
+        "status_badge",
+        "payment_reference",
+        "confirmed_by",
+        "created_at",
+        "paid_at",
+        "updated_at",
+        "idempotency_key",
+    ]
+    credits_display = number_column("credits", gettext_lazy("credits"))
+    price = money_column("price_cents", gettext_lazy("price"))
+    created_display = date_column("created_at", gettext_lazy("created at"))
     csv_columns = [
         (gettext_lazy("id"), lambda purchase: purchase.pk),
         (gettext_lazy("user"), lambda purchase: purchase.user.email),
@@ -154,29 +266,34 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
         ),
     ]
 
-    @admin.display(description=gettext_lazy("credits"), ordering="credits")
-    def credits_display(self, purchase):
-        return credits_text(purchase.credits)
-
-    @admin.display(description=gettext_lazy("price"), ordering="price_cents")
-    def price(self, purchase):
-        return money(purchase.price_cents)
+    @admin.display(description=gettext_lazy("user"), ordering="user__email")
+    def user_display(self, purchase):
+        return email_cell(purchase.user.email)
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, purchase):
-        colours = {"requested": "#b8860b", "paid": "#0d6efd", "credited": "#1e7e34"}
+        return purchase_status_badge(purchase)
+
+    @admin.display(description=gettext_lazy("payment"), ordering="method")
+    def payment_display(self, purchase):
+        """Manual (with its reference) or PIX with its charge's status."""
+        payment = payment_of(purchase)
+        if payment is None:
+            method = purchase.get_method_display()
+        else:
+            method = tone_badge(
+                PAYMENT_TONES.get(payment.status, "muted"),
+                f"PIX · {payment.get_status_display()}",
+                extra_class=f"payment-status-{payment.status}",
+            )
+        if not purchase.payment_reference:
+            return method
         return format_html(
-            '<span class="purchase-status-{}" style="color:{};font-weight:bold">{}</span>',
-            purchase.status,
-            colours.get(purchase.status, "#555"),
-            purchase.get_status_display(),
+            '{}<br><span class="quiet">{}</span>', method, purchase.payment_reference
         )
 
     def has_confirm_permission(self, request):
         return request.user.has_perm(CONFIRM_RIGHT)
-
-    def has_cancel_permission(self, request):
-        return request.user.has_perm(CANCEL_RIGHT)
 
     def _each(self, request, queryset, service, message, **kwargs):
         done, failed = 0, []
@@ -202,10 +319,6 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
             request, queryset, staff_purchase_confirm, _("Payment confirmed."), actor=request.user
         )
 
-    @admin.action(description=gettext_lazy("Cancel the selected purchases"), permissions=["cancel"])
-    def cancel_selected(self, request, queryset):
-        self._each(request, queryset, purchase_cancel, _("Cancelled."), cancelled_by=request.user)
-
     def get_urls(self):
         def view(function, name):
             return path(
@@ -222,7 +335,9 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
         ]
 
     def _purchase(self, request, object_id) -> Purchase:
-        return get_object_or_404(Purchase.objects.select_related("user"), pk=object_id)
+        return get_object_or_404(
+            Purchase.objects.select_related("user", "package", "payment"), pk=object_id
+        )
 
     def _back(self, purchase):
         return HttpResponseRedirect(reverse("admin:credits_purchase_change", args=[purchase.pk]))
@@ -266,27 +381,52 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
             % {
                 "user": purchase.user.email,
                 "credits": credits_text(purchase.credits),
-                "price": money(purchase.price_cents),
+                "price": money_text(purchase.price_cents),
             },
         )
 
     def cancel_view(self, request, object_id):
+        """Cancelling is a step of its own, with a reason (never one click on the purchase)."""
         require(request, CANCEL_RIGHT)
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         purchase = self._purchase(request, object_id)
-        try:
-            purchase = purchase_cancel(purchase=purchase, cancelled_by=request.user)
-        except ValidationError as error:
-            messages.error(request, "; ".join(error.messages))
-        else:
-            self.log_change(request, purchase, _("Cancelled."))
-            messages.success(request, _("Purchase #%(id)s cancelled.") % {"id": purchase.pk})
-        return self._back(purchase)
+        form = CancelPurchaseForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            done = self._run(
+                request,
+                form,
+                purchase,
+                lambda: staff_purchase_cancel(actor=request.user, purchase=purchase),
+                _("Cancelled: %(reason)s") % {"reason": reason},
+            )
+            if done:
+                return done
+        return form_page(
+            request,
+            self,
+            title=_("Cancel purchase #%(id)s") % {"id": purchase.pk},
+            form=form,
+            subject=purchase,
+            submit_label=_("Cancel this purchase"),
+            danger=True,
+            back_label=_("Keep the purchase"),
+            note=_(
+                "%(user)s asked for %(credits)s credits for %(price)s. Once cancelled, the "
+                "purchase can no longer be confirmed: nothing is granted."
+            )
+            % {
+                "user": purchase.user.email,
+                "credits": credits_text(purchase.credits),
+                "price": money_text(purchase.price_cents),
+            },
+        )
 
     def refund_view(self, request, object_id):
         require(request, REFUND_RIGHT)
         purchase = self._purchase(request, object_id)
+        payment = payment_of(purchase)
+        if payment is not None:
+            return self._payment_refund_view(request, purchase, payment)
         form = RefundPurchaseForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             reason = form.cleaned_data["reason"]
@@ -294,7 +434,11 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
                 request,
                 form,
                 purchase,
-                lambda: staff_purchase_refund(actor=request.user, purchase=purchase, reason=reason),
+                lambda: (
+                    staff_purchase_refund(
+                        actor=request.user, purchase=purchase, reason=reason
+                    ).purchase
+                ),
                 _("Refunded: %(reason)s") % {"reason": reason},
             )
             if done:
@@ -307,19 +451,112 @@ class PurchaseAdmin(CsvExportAdmin, ReadOnlyAdmin):
             form=form,
             subject=purchase,
             submit_label=pgettext("action", "Refund"),
+            danger=True,
             note=_("%(credits)s credits still unspent are taken back; what was spent stays spent.")
             % {"credits": credits_text(remaining)},
         )
 
+    def _payment_refund_view(self, request, purchase: Purchase, payment: Payment):
+        """A PIX purchase: the money goes back through Mercado Pago first, pro rata or in full;
+        the credits are taken back once it confirms."""
+        quote = refund_quote(payment=payment)
+        form = RefundPaymentForm(request.POST if request.method == "POST" else None, quote=quote)
+        if request.method == "POST" and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            try:
+                refund = staff_purchase_refund(
+                    actor=request.user,
+                    purchase=purchase,
+                    reason=reason,
+                    full=form.cleaned_data["full"],
+                ).payment_refund
+            except ValidationError as error:
+                form.add_error(None, error)
+            except PaymentUnavailable:
+                form.add_error(
+                    None,
+                    _(
+                        "Mercado Pago did not answer. The refund is asked again by itself "
+                        "within a minute, with the same key; nothing is taken back before "
+                        "Mercado Pago confirms it."
+                    ),
+                )
+            else:
+                assert refund is not None  # a PIX purchase is refunded through its payment
+                self._refund_done(request, purchase, refund, reason)
+                return self._back(purchase)
+        return form_page(
+            request,
+            self,
+            title=_("Refund purchase #%(id)s through Mercado Pago") % {"id": purchase.pk},
+            form=form,
+            subject=purchase,
+            submit_label=_("Refund through Mercado Pago"),
+            danger=True,
+            note=_(
+                "%(user)s paid %(price)s by PIX for %(credits)s credits; %(left)s are not "
+                "spent yet. The money goes back first; the credits are taken back once "
+                "Mercado Pago confirms."
+            )
+            % {
+                "user": purchase.user.email,
+                "price": money_text(payment.amount_cents),
+                "credits": credits_text(quote.credits),
+                "left": credits_text(quote.credits_left),
+            },
+        )
+
+    def _refund_done(self, request, purchase, refund: PaymentRefund, reason: str) -> None:
+        values = {
+            "money": money_text(refund.amount_cents),
+            "credits": credits_text(purchase.credits if refund.full else refund.credits_quoted),
+            "reason": reason,
+        }
+        self.log_change(
+            request,
+            purchase,
+            _("Refund of %(money)s asked of Mercado Pago (%(credits)s credits): %(reason)s")
+            % values,
+        )
+        if refund.status == PaymentRefund.Status.BOOKED:
+            messages.success(
+                request,
+                _("%(money)s refunded through Mercado Pago; %(credits)s credits taken back.")
+                % values,
+            )
+        else:
+            messages.warning(
+                request,
+                _(
+                    "Mercado Pago is processing the refund of %(money)s: the %(credits)s "
+                    "credits are taken back once it confirms."
+                )
+                % values,
+            )
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         purchase = self.get_object(request, object_id)
+        payment = payment_of(purchase) if purchase is not None else None
         # Staff never confirm or refund a purchase of their own account (backoffice.services).
         others = purchase is not None and purchase.user_id != request.user.pk
+        manual = purchase is not None and purchase.method == Purchase.Method.MANUAL
+        refundable = purchase is not None and purchase.status == Purchase.Status.CREDITED
+        if payment is not None:
+            refundable = (
+                payment.status == Payment.Status.PAID
+                and not payment.refunds.filter(
+                    status__in=[PaymentRefund.Status.REQUESTED, PaymentRefund.Status.CONFIRMED]
+                ).exists()
+            )
         extra_context = {
             **(extra_context or {}),
-            "can_confirm": others and request.user.has_perm(CONFIRM_RIGHT),
-            "can_cancel": request.user.has_perm(CANCEL_RIGHT),
-            "can_refund": others and request.user.has_perm(REFUND_RIGHT),
+            "payment": payment,
+            "payment_status": payment_status_badge(payment) if payment else None,
+            "refunds": list(payment.refunds.select_related("requested_by")) if payment else [],
+            "can_confirm": others and manual and request.user.has_perm(CONFIRM_RIGHT),
+            "can_cancel": request.user.has_perm(CANCEL_RIGHT)
+            and (payment is None or payment.status != Payment.Status.PENDING),
+            "can_refund": others and refundable and request.user.has_perm(REFUND_RIGHT),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -330,7 +567,7 @@ class PlanAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "slug",
-        "monthly_allowance",
+        "allowance_display",
         "requests_per_minute",
         "default_max_tokens",
         "all_models",
@@ -340,17 +577,16 @@ class PlanAdmin(admin.ModelAdmin):
     list_filter = ["active", "is_default"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    allowance_display = number_column("monthly_allowance", gettext_lazy("monthly allowance"))
 
 
 @admin.register(CreditPackage)
 class CreditPackageAdmin(admin.ModelAdmin):
     form = CreditPackageAdminForm
-    list_display = ["name", "credits", "price", "validity_days", "active"]
+    list_display = ["name", "credits_display", "price_display", "validity_days", "active"]
     list_filter = ["active"]
-
-    @admin.display(description=gettext_lazy("price"), ordering="price_cents")
-    def price(self, package):
-        return money(package.price_cents)
+    credits_display = number_column("credits", gettext_lazy("credits"))
+    price_display = money_column("price_cents", gettext_lazy("price"))
 
 
 @admin.register(ModelPrice)

@@ -6,16 +6,16 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backoffice.admin_tools import ReadOnlyAdmin, credits_text, form_page, require
+from backoffice.admin_tools import ReadOnlyAdmin, form_page, require, tone_badge
 from backoffice.forms import ApproveGrantForm, RejectGrantForm
 from backoffice.models import GrantRequest
 from backoffice.services import GRANT_RIGHT, grant_request_approve, grant_request_reject
+from kernel.formats import credits_text
 
-STATUS_COLOURS = {"pending": "#b8860b", "approved": "#1e7e34", "rejected": "#b02a37"}
+STATUS_TONES = {"pending": "warn", "approved": "ok", "rejected": "bad"}
 
 
 @admin.register(GrantRequest)
@@ -45,11 +45,10 @@ class GrantRequestAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, grant_request):
-        return format_html(
-            '<span class="grant-request-{}" style="color:{};font-weight:bold">{}</span>',
-            grant_request.status,
-            STATUS_COLOURS.get(grant_request.status, "#555"),
+        return tone_badge(
+            STATUS_TONES.get(grant_request.status, "muted"),
             grant_request.get_status_display(),
+            extra_class=f"grant-request-{grant_request.status}",
         )
 
     def has_grant_permission(self, request) -> bool:

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy
 
-from backoffice.admin_tools import CsvExportAdmin, ReadOnlyAdmin
+from backoffice.admin_tools import CsvExportAdmin, ReadOnlyAdmin, number_column
 from proxy.models import CallRecord
 
 
@@ -12,9 +12,9 @@ class CallRecordAdmin(CsvExportAdmin, ReadOnlyAdmin):
         "user",
         "model",
         "answered_model",
-        "prompt_tokens",
-        "completion_tokens",
-        "credits",
+        "prompt_tokens_display",
+        "completion_tokens_display",
+        "credits_display",
         "status_code",
         "end_reason",
         "stream",
@@ -24,6 +24,31 @@ class CallRecordAdmin(CsvExportAdmin, ReadOnlyAdmin):
     search_fields = ["request_id", "user__email", "model", "conversation_id"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
+    fields = [
+        "request_id",
+        "created_at",
+        "user",
+        "model",
+        "answered_model",
+        "stream",
+        "prompt_tokens_display",
+        "completion_tokens_display",
+        "credits_display",
+        "held_display",
+        "status_code",
+        "end_reason",
+        "error_code",
+        "duration_ms",
+        "conversation_id",
+        "api_key",
+        "integration",
+    ]
+    prompt_tokens_display = number_column("prompt_tokens", gettext_lazy("prompt tokens"))
+    completion_tokens_display = number_column(
+        "completion_tokens", gettext_lazy("completion tokens")
+    )
+    credits_display = number_column("credits", gettext_lazy("credits"))
+    held_display = number_column("held", gettext_lazy("credits held"))
     csv_columns = [
         (gettext_lazy("request id"), lambda call: call.request_id),
         (gettext_lazy("created at"), lambda call: call.created_at.isoformat()),

@@ -52,6 +52,7 @@ from credits.services.purchases import (
     purchase_cancel,
     purchase_confirm,
     purchase_refund,
+    purchase_refund_credits,
     purchase_request,
 )
 
@@ -90,6 +91,7 @@ __all__ = [
     "purchase_cancel",
     "purchase_confirm",
     "purchase_refund",
+    "purchase_refund_credits",
     "purchase_request",
     "subscription_change_plan",
     "subscription_start",

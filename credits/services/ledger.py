@@ -3,7 +3,7 @@
 Every service locks the account row first (`account_lock`), so concurrent calls and processes
 serialise per account and spending can never exceed what was granted. While it holds the lock it
 changes the account through an `AccountBook`: `draw` takes credits from the grants (the rest is
-debt), `book` appends a ledger entry, `hold`/`release` move what open calls reserve, `repay` clears
+debt), `take` takes them back from one grant (the rest is debt), `book` appends a ledger entry, `hold`/`release` move what open calls reserve, `repay` clears
 debt from a new grant; `flush` then writes balance, debt and held in one UPDATE, whatever the order
 of the changes before it.
 """
@@ -87,6 +87,17 @@ class AccountBook:
             if left == 0:
                 break
         self.account.debt += left
+
+    def take(self, grant: Grant, amount: int) -> int:
+        """Take `amount` back from this one grant (a refund of what it gave); what it no longer has
+        (spent or expired) is debt, paid from the next grant. Returns that debt."""
+        taken = min(grant.remaining, amount)
+        if taken:
+            Grant.objects.filter(pk=grant.pk).update(remaining=F("remaining") - taken)
+            grant.remaining -= taken
+        shortfall = amount - taken
+        self.account.debt += shortfall
+        return shortfall
 
     def repay(self, amount: int) -> int:
         """Pay debt (usage booked beyond the grants) from `amount` new credits; returns how much."""

@@ -1,4 +1,9 @@
-"""Purchases: a request to buy credits, confirmed (the credits granted), cancelled or refunded."""
+"""Purchases: a request to buy credits, confirmed (the credits granted), cancelled or refunded.
+
+Two refunds: `purchase_refund` takes back what is left of a manual purchase's grant (the money is
+returned outside Solaris); `purchase_refund_credits` takes back exactly the credits a payment
+provider returned the money for, the part no longer on the grant as debt (docs/payments.md).
+"""
 
 import logging
 from datetime import datetime, timedelta
@@ -28,7 +33,11 @@ def purchase_request(
     method: str = Purchase.Method.MANUAL,
 ) -> Purchase:
     """Record a request to buy a package (or a custom amount); nothing is granted until confirmed.
-    The same key twice returns the first request; the same key for something else is refused."""
+    The same key twice returns the first request; the same key for something else is refused.
+
+    A manual request e-mails the purchase mailbox (someone must confirm the payment); an online
+    one does not: its payment confirms it, and the administrators have nothing to do.
+    """
     require_key(idempotency_key)
     validity = None
     if package is not None:
@@ -62,7 +71,8 @@ def purchase_request(
         method=method,
         idempotency_key=idempotency_key,
     )
-    notification_purchase_requested(purchase=purchase)
+    if method == Purchase.Method.MANUAL:
+        notification_purchase_requested(purchase=purchase)
     return purchase
 
 
@@ -141,13 +151,18 @@ def purchase_refund(
     reason: str = "",
     now: datetime | None = None,
 ) -> Purchase:
-    """Take back what is left of the purchase's grant (what was already spent stays spent).
+    """Take back what is left of a manual purchase's grant (what was already spent stays spent).
 
     Refused while calls in progress hold those credits: taking them would leave the holds uncovered.
+    A purchase paid online is refunded through its payment, which returns the money first.
     """
     book, purchase = _lock_purchase(purchase)
     if purchase.status == Purchase.Status.REFUNDED:
         return purchase
+    if purchase.method == Purchase.Method.ONLINE:
+        raise ValidationError(
+            _("This purchase was paid by PIX: refund it through its payment."), code="online"
+        )
     if purchase.status != Purchase.Status.CREDITED:
         raise ValidationError(_("Only a credited purchase can be refunded."), code="status")
     now = now or timezone.now()
@@ -170,6 +185,69 @@ def purchase_refund(
             now=now,
         )
         Grant.objects.filter(pk=grant.pk).update(remaining=0)
+    book.flush()
+    purchase.status = Purchase.Status.REFUNDED
+    purchase.save(update_fields=["status", "updated_at"])
+    return purchase
+
+
+@transaction.atomic
+def purchase_refund_credits(
+    *,
+    purchase: Purchase,
+    credits: int,
+    refunded_by: User | None,
+    idempotency_key: str,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Purchase:
+    """Take back exactly `credits` of a credited purchase, whose money was returned: from what is
+    left of its grant, and the rest (credits already spent or expired) as debt, paid from the
+    account's next grant. One refund entry, once per key; the purchase becomes refunded.
+
+    Refused for more credits than the purchase granted, and while calls in progress hold credits
+    the refund would take (they must stay covered: the caller tries again once they end).
+    """
+    require_key(idempotency_key)
+    if isinstance(credits, bool) or not isinstance(credits, int) or credits <= 0:
+        raise ValidationError(_("The amount must be a positive number of credits."), code="amount")
+    book, purchase = _lock_purchase(purchase)
+    key = f"purchase-refund:{idempotency_key}"
+    existing = LedgerEntry.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        if existing.purchase_id != purchase.pk or existing.amount != -credits:
+            raise ValidationError(
+                _("This idempotency key was already used for a different refund."),
+                code="conflict",
+            )
+        return purchase
+    if purchase.status != Purchase.Status.CREDITED:
+        raise ValidationError(_("Only a credited purchase can be refunded."), code="status")
+    if credits > purchase.credits:
+        raise ValidationError(
+            _("A refund takes back at most the %(credits)s credits the purchase granted.")
+            % {"credits": purchase.credits},
+            code="amount",
+        )
+    now = now or timezone.now()
+    expire_due(book, now)
+    if book.account.held and credits > book.available:
+        raise ValidationError(
+            _("Calls in progress are using these credits; try the refund again in a minute."),
+            code="held",
+        )
+    grant = Grant.objects.get(purchase=purchase)
+    book.take(grant, credits)
+    book.book(
+        kind=LedgerEntry.Kind.REFUND,
+        amount=-credits,
+        idempotency_key=key,
+        grant=grant,
+        purchase=purchase,
+        reason=reason,
+        created_by=refunded_by,
+        now=now,
+    )
     book.flush()
     purchase.status = Purchase.Status.REFUNDED
     purchase.save(update_fields=["status", "updated_at"])

@@ -39,7 +39,7 @@ def url(name, purchase):
 
 def test_queue_lists_requested_purchases(admin_client, requested, customer):
     other = purchase_request(user=customer, idempotency_key="req-2", credits=10, price_cents=100)
-    admin_client.post(url("cancel", other))
+    admin_client.post(url("cancel", other), {"reason": "O cliente desistiu"})
     response = admin_client.get(PURCHASES, {"status__exact": "requested"})
     assert response.status_code == 200
     shown = list(response.context["cl"].result_list)
@@ -62,20 +62,17 @@ def test_confirm_payment_grants_once_and_records_who(admin_client, admin_user, r
     assert LogEntry.objects.filter(object_id=str(requested.pk)).exists()
 
 
-def test_bulk_confirm_and_cancel(finance_client, customer):
+def test_bulk_confirm_and_no_bulk_cancel(finance_client, customer):
     one = purchase_request(user=customer, idempotency_key="b1", credits=100, price_cents=10)
     two = purchase_request(user=customer, idempotency_key="b2", credits=200, price_cents=20)
     finance_client.post(PURCHASES, {"action": "confirm_selected", "_selected_action": [one.pk]})
-    finance_client.post(PURCHASES, {"action": "cancel_selected", "_selected_action": [two.pk]})
-    one.refresh_from_db()
-    two.refresh_from_db()
-    assert one.status == Purchase.Status.CREDITED and two.status == Purchase.Status.CANCELLED
-    response = finance_client.post(
-        PURCHASES, {"action": "cancel_selected", "_selected_action": [one.pk]}, follow=True
-    )
-    assert f"#{one.pk}" in response.text  # a credited purchase cannot be cancelled: said so
     one.refresh_from_db()
     assert one.status == Purchase.Status.CREDITED
+    # Cancelling asks for a reason, purchase by purchase: there is no bulk cancel.
+    assert "cancel_selected" not in finance_client.get(PURCHASES).text
+    finance_client.post(PURCHASES, {"action": "cancel_selected", "_selected_action": [two.pk]})
+    two.refresh_from_db()
+    assert two.status == Purchase.Status.REQUESTED
 
 
 def test_refund_takes_back_what_is_left(admin_client, admin_user, requested, price):
@@ -100,8 +97,25 @@ def test_refund_of_an_unconfirmed_purchase_is_refused(admin_client, requested):
     assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND).exists()
 
 
-def test_cancel_needs_post(admin_client, requested):
-    assert admin_client.get(url("cancel", requested)).status_code == 405
+def test_cancel_is_a_step_with_a_reason_in_danger_style(admin_client, requested):
+    page = admin_client.get(reverse("admin:credits_purchase_change", args=[requested.pk]))
+    # On the purchase: a link to the step, styled as danger, never a primary button.
+    assert f'class="button danger cancel-purchase" href="{url("cancel", requested)}"' in page.text
+    assert "formaction" not in page.text
+    step = admin_client.get(url("cancel", requested))
+    assert step.status_code == 200
+    assert 'class="danger" name="_submit" value="Cancelar esta compra"' in step.text
+    assert "Manter a compra" in step.text and "500.000 créditos" in step.text
+    refused = admin_client.post(url("cancel", requested), {"reason": "  "})
+    assert refused.status_code == 200 and refused.context["form"].errors["reason"]
+    requested.refresh_from_db()
+    assert requested.status == Purchase.Status.REQUESTED
+    done = admin_client.post(url("cancel", requested), {"reason": "Pedido duplicado"})
+    assert done.status_code == 302
+    requested.refresh_from_db()
+    assert requested.status == Purchase.Status.CANCELLED
+    history = LogEntry.objects.get(object_id=str(requested.pk))
+    assert history.get_change_message() == "Cancelada: Pedido duplicado"
 
 
 def test_support_cannot_confirm_cancel_or_refund(support_client, requested):
@@ -227,11 +241,11 @@ def test_plan_validation(admin_client, plan):
 
 def test_package_validation(admin_client, db):
     add = reverse("admin:credits_creditpackage_add")
-    response = admin_client.post(add, {"name": "P", "credits": "0", "price_cents": "100"})
+    response = admin_client.post(add, {"name": "P", "credits": "0", "price": "1,00"})
     assert "credits" in response.context["adminform"].form.errors
     assert (
         admin_client.post(
-            add, {"name": "P", "credits": "1000", "price_cents": "100", "active": "on"}
+            add, {"name": "P", "credits": "1000", "price": "1,00", "active": "on"}
         ).status_code
         == 302
     )

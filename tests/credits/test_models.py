@@ -102,9 +102,9 @@ def test_rows_describe_themselves_for_admin(user, unit_price):
         "ana@example.com",
         "ana@example.com → Basico",
         "Pacote 1",
-        f"#{purchase.pk} ana@example.com 5",
-        f"{grant.get_source_display()} 100000/100000",
-        "r 2 open",
-        "grant +100000",
+        f"#{purchase.pk} ana@example.com · 5 credits",
+        f"{grant.get_source_display()}: 100,000 of 100,000 credits left",
+        "r: 2 credits held, open",
+        "grant +100,000",
         "unit",
     ]

@@ -129,11 +129,14 @@ def test_without_a_public_https_url_no_notification_url_is_sent(
     assert "notification_url" not in mercadopago.creations()[0]
 
 
-def test_the_admins_hear_of_a_pix_purchase_with_nothing_to_do(buy, package, mercadopago):
-    buy(package)
-    (message,) = [m for m in mail.outbox if "compra" in m.subject.lower()]
-    assert "PIX pelo Mercado Pago" in message.body
-    assert "Nada a fazer" in message.body
+def test_a_pix_purchase_does_not_e_mail_the_admins(buy, package, mercadopago, deliver):
+    """Its payment confirms it: the purchase mailbox hears only of manual requests, which need
+    someone to confirm the payment."""
+    payment = Payment.objects.get(purchase_id=buy(package).json()["id"])
+    assert not Notification.objects.filter(kind="purchase_requested").exists()
+    mercadopago.approve(payment.provider_payment_id)
+    deliver(payment.provider_payment_id)
+    assert [m.to for m in mail.outbox] == [["ana@example.com"]]  # the receipt only
 
 
 def test_without_the_access_token_the_call_records_a_manual_request(

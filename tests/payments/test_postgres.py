@@ -10,10 +10,12 @@ from django.db import DatabaseError, connections, transaction
 from django.test import Client
 
 from credits.models import Account, Grant, LedgerEntry, Purchase
+from credits.services import hold_create, hold_settle
 from notifications.models import Notification
 from payments.models import Payment, PaymentRefund, WebhookDelivery
 from payments.services import PaymentUnavailable, payment_refund, payments_reconcile
 from tests.credits.test_postgres import race
+from tests.factories import ModelPriceFactory
 from tests.payments.conftest import PURCHASES, notification
 
 pytestmark = pytest.mark.postgres
@@ -143,3 +145,36 @@ def test_two_refunds_asked_at_once_refund_and_book_once(charge, buyer, mercadopa
     assert len(refunds) == 1
     assert Account.objects.get(pk=buyer.pk).balance == 0
     assert LedgerEntry.objects.filter(account_id=buyer.pk, kind="refund").count() == 1
+
+
+def test_a_confirmed_refund_books_once_under_concurrent_confirmations(charge, buyer, mercadopago):
+    """Mercado Pago confirms a pro-rata refund later; its webhook arrives several times while
+    reconciliation runs: the credits quoted are taken back once, exactly."""
+    mercadopago.approve(charge.provider_payment_id)
+    notification(Client(), charge.provider_payment_id)
+    unit = ModelPriceFactory(model="unit", input_weight="1", output_weight="1")
+    hold_create(user=buyer, request_id="spent", price=unit, prompt_tokens=0, max_tokens=25_000)
+    hold_settle(request_id="spent", prompt_tokens=0, completion_tokens=25_000)  # 25 000 spent
+    mercadopago.refund_status = "in_process"
+    refund = payment_refund(payment=Payment.objects.get(pk=charge.pk), requested_by=None)
+    assert (refund.status, refund.amount_cents, refund.credits_quoted) == (
+        "requested",
+        3_742,  # R$ 49,90 × 75 % rounded down
+        75_000,
+    )
+    mercadopago.confirm_refund(charge.provider_payment_id, refund.provider_refund_id)
+
+    def confirm(index):
+        if index % 3 == 0:
+            return payments_reconcile().read
+        return notification(Client(), charge.provider_payment_id).status_code
+
+    results = race(9, confirm)
+    assert not [r for r in results if isinstance(r, Exception)]
+    refund.refresh_from_db()
+    assert refund.status == "booked"
+    entries = LedgerEntry.objects.filter(account_id=buyer.pk, kind="refund")
+    assert [e.amount for e in entries] == [-75_000]
+    account = Account.objects.get(pk=buyer.pk)
+    assert (account.balance, account.debt) == (0, 0)
+    assert Payment.objects.get(pk=charge.pk).status == "refunded"

@@ -9,6 +9,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 
 from credits.models import Account, Grant, LedgerEntry
+from credits.selectors import account_summary
 from credits.services import hold_create, hold_settle
 from payments.models import Payment, PaymentRefund
 from payments.selectors import refund_quote
@@ -86,14 +87,34 @@ def test_the_default_refund_is_pro_rata_to_the_credits_not_yet_spent(
     assert len(refund_entries(buyer)) == 1
 
 
-def test_a_full_refund_gives_back_the_whole_price(paid, buyer, finance, mercadopago, unit_price):
+def test_a_full_refund_gives_back_the_whole_price_and_books_the_spent_part_as_debt(
+    paid, buyer, finance, mercadopago, unit_price
+):
     spend(buyer, unit_price, 40_000)
     refund = payment_refund(payment=paid, requested_by=finance, full=True)
     assert (refund.status, refund.amount_cents, refund.full) == ("booked", 4_990, True)
     assert mercadopago.refunds_asked() == [{}]  # Mercado Pago's "refund it all"
     assert mercadopago.payments[paid.provider_payment_id]["status"] == "refunded"
-    assert balance(buyer) == 0
-    assert [e.amount for e in refund_entries(buyer)] == [-60_000]
+    # All 100 000 credits the money paid for are taken back: 60 000 left, 40 000 spent as debt.
+    assert [e.amount for e in refund_entries(buyer)] == [-100_000]
+    assert (balance(buyer), Account.objects.get(pk=buyer.pk).debt) == (-40_000, 40_000)
+    assert account_summary(user_id=buyer.pk).state == "blocked"
+
+
+def test_credits_spent_while_mercado_pago_confirms_a_pro_rata_refund_become_debt(
+    paid, buyer, finance, mercadopago, unit_price, deliver
+):
+    """The money paid back is for the credits quoted when it was asked: those are taken back,
+    exactly, even when the person spent some of them before the provider confirmed."""
+    spend(buyer, unit_price, 30_000)
+    mercadopago.refund_status = "in_process"
+    refund = payment_refund(payment=paid, requested_by=finance)
+    assert (refund.amount_cents, refund.credits_quoted) == (3_493, 70_000)
+    spend(buyer, unit_price, 5_000)
+    mercadopago.confirm_refund(paid.provider_payment_id, refund.provider_refund_id)
+    deliver(paid.provider_payment_id)
+    assert [e.amount for e in refund_entries(buyer)] == [-70_000]
+    assert (balance(buyer), Account.objects.get(pk=buyer.pk).debt) == (-5_000, 5_000)
 
 
 def test_a_refund_books_once(paid, buyer, finance, mercadopago, deliver):
@@ -142,8 +163,9 @@ def test_a_refund_waits_for_calls_in_flight_then_books(
     payments_reconcile()
     refund.refresh_from_db()
     assert refund.status == "booked"
-    assert [e.amount for e in refund_entries(buyer)] == [-99_800]
-    assert balance(buyer) == 0
+    # The money paid back the 100 000 credits quoted: the 200 the call spent meanwhile are debt.
+    assert [e.amount for e in refund_entries(buyer)] == [-100_000]
+    assert (balance(buyer), Account.objects.get(pk=buyer.pk).debt) == (-200, 200)
 
 
 def test_a_refund_mercado_pago_refuses_books_nothing(paid, buyer, finance, mercadopago):
@@ -174,16 +196,17 @@ def test_a_refund_without_an_answer_is_asked_again_with_the_same_key(
     assert len(refund_entries(buyer)) == 1
 
 
-def test_a_refund_made_in_mercado_pagos_panel_is_booked_once(
-    paid, buyer, client, mercadopago, deliver
+def test_a_refund_made_in_mercado_pagos_panel_is_booked_once_as_a_full_refund(
+    paid, buyer, client, mercadopago, deliver, unit_price
 ):
+    spend(buyer, unit_price, 1_000)
     mercadopago.refund_from_dashboard(paid.provider_payment_id)
     deliver(paid.provider_payment_id)
     deliver(paid.provider_payment_id)
     paid.refresh_from_db()
     assert paid.status == "refunded"
-    assert balance(buyer) == 0
-    assert len(refund_entries(buyer)) == 1
+    assert [e.amount for e in refund_entries(buyer)] == [-100_000]
+    assert (balance(buyer), Account.objects.get(pk=buyer.pk).debt) == (-1_000, 1_000)
     assert client.get(purchase_url(paid.purchase_id)).json()["status"] == "refunded"
 
 
