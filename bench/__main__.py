@@ -17,6 +17,8 @@ import time
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
+import psycopg
+
 from bench import report
 from bench.stack import (
     BENCH_ROOT,
@@ -421,22 +423,29 @@ def soak(solaris: Solaris, name: str, target: dict, args) -> dict:
     }
     found: dict = {}
     runner = threading.Thread(target=lambda: found.update(load(job)))
-    began = time.monotonic()
+    with contextlib.ExitStack() as closing:
+        database = solaris.env.get("DATABASE_URL")
+        # Connected before the load: reading the sessions then costs the machine nothing.
+        sessions = closing.enter_context(psycopg.connect(database)) if database else None
 
-    def usage_at(seconds: float) -> dict:
-        # Read while the load still runs: its connections are part of what is open.
-        time.sleep(max(0.0, began + seconds - time.monotonic()))
-        at = time.monotonic() - began - args.warmup
-        return {
-            "at_s": at,
-            **tree_usage(root),
-            "postgres": solaris.django("connections")["total"],
-        }
+        def usage_at(seconds: float) -> dict:
+            # Read while the load still runs: its connections are part of what is open.
+            time.sleep(max(0.0, began + seconds - time.monotonic()))
+            postgres = None
+            if sessions is not None:
+                postgres = sessions.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()[0]
+                sessions.rollback()
+            at = time.monotonic() - began - args.warmup
+            return {"at_s": at, **tree_usage(root), "postgres": postgres}
 
-    runner.start()
-    first = usage_at(args.warmup + min(1.0, args.soak * 0.1))
-    last = usage_at(args.warmup + args.soak * 0.9)
-    runner.join()
+        began = time.monotonic()
+        runner.start()
+        first = usage_at(args.warmup + min(1.0, args.soak * 0.1))
+        last = usage_at(args.warmup + args.soak * 0.9)
+        runner.join()
     windows = found["windows"]
     head, tail = (windows[0]["p99"], windows[-1]["p99"]) if windows else (None, None)
     return {

@@ -146,21 +146,6 @@ def stats(args) -> dict:
     return found
 
 
-def connections(args) -> dict:
-    """Sessions open on this database other than this one (PostgreSQL), by state."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return {"total": None, "states": {}}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(state, '?'), count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() GROUP BY 1"
-        )
-        states = dict(cursor.fetchall())
-    return {"total": sum(states.values()), "states": states}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -174,7 +159,6 @@ def main() -> None:
     reading.add_argument("--users", required=True)
     counting = commands.add_parser("stats")
     counting.add_argument("--reset", action="store_true")
-    commands.add_parser("connections")
     args = parser.parse_args()
 
     sys.path[0] = os.getcwd()  # not this file's folder: the checkout under test
@@ -182,9 +166,7 @@ def main() -> None:
     import django
 
     django.setup()
-    output = {"seed": seed, "ledger": ledger, "stats": stats, "connections": connections}[
-        args.command
-    ](args)
+    output = {"seed": seed, "ledger": ledger, "stats": stats}[args.command](args)
     print(json.dumps(output))
 
 
