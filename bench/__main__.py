@@ -17,6 +17,8 @@ import time
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
+import psycopg
+
 from bench import report
 from bench.stack import (
     BENCH_ROOT,
@@ -28,9 +30,12 @@ from bench.stack import (
     http,
     process_tree,
     rss_kib,
+    tree_usage,
 )
 
 MODES = ("non-stream", "stream")
+# The concurrency --scale-workers compares at: where one process is already busy on 2 cores.
+SCALE_CONCURRENCY = 16
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -73,7 +78,34 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="callers the load is spread over, one per client (default 64; 1 = one shared account)",
     )
     parser.add_argument(
-        "--streams", type=int, default=1000, help="slow streams held open through one process"
+        "--streams", type=int, default=1000, help="slow streams held open at once (default 1000)"
+    )
+    parser.add_argument(
+        "--stream-workers",
+        type=int,
+        help="Solaris worker processes holding the streams (default: --workers)",
+    )
+    parser.add_argument(
+        "--upstream-connections",
+        type=int,
+        help="SOLARIS_UPSTREAM_MAX_CONNECTIONS per worker (default: max(2000, 2 × --streams))",
+    )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        help="seconds of sustained non-streaming load after the cells (default 0: none)",
+    )
+    parser.add_argument(
+        "--soak-window", type=float, default=10.0, help="seconds per soak p99 window (default 10)"
+    )
+    parser.add_argument(
+        "--soak-concurrency", type=int, default=64, help="soak clients (default 64)"
+    )
+    parser.add_argument(
+        "--scale-workers",
+        default="",
+        help="worker counts compared at c=16, comma-separated, e.g. 1,2 (default: none)",
     )
     parser.add_argument(
         "--slow-gap", type=float, default=0.2, help="seconds between chunks of a slow stream"
@@ -113,6 +145,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.streams, args.slow_gap = min(args.streams, 50), min(args.slow_gap, 0.02)
         args.accounting_calls = min(args.accounting_calls, 60)
         args.load_users = min(args.load_users, 4)
+        args.soak, args.soak_window = min(args.soak or 2.0, 2.0), min(args.soak_window, 1.0)
+        args.soak_concurrency = min(args.soak_concurrency, 8)
+    args.stream_workers = args.stream_workers or args.workers
+    args.upstream_connections = args.upstream_connections or max(2000, args.streams * 2)
+    args.scale = [int(w) for w in args.scale_workers.split(",") if w.strip()]
     args.concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     args.servers = [s.strip() for s in args.server.split(",") if s.strip()]
     for server in args.servers:
@@ -296,9 +333,11 @@ def overspend(solaris: Solaris, seeded: dict, port: int, mock_port: int, args) -
 
 
 def open_streams(solaris: Solaris, callers: list[dict], server: str, args) -> dict:
-    """(d) Many slow streams through ONE Solaris process: peak resident memory and errors."""
-    name = f"solaris-1-{server}"
-    port = solaris.serve(name, server, 1, args.loop)
+    """(d) Many slow streams at once through --stream-workers Solaris processes: peak resident
+    memory (the largest process and the whole tree), streams opened and completed, errors."""
+    workers = args.stream_workers
+    name = f"solaris-streams-{server}"
+    port = solaris.serve(name, server, workers, args.loop)
     root = solaris.stack.processes[name].pid
     headers = callers[0]
     # One warm call so the baseline includes the loaded code, not the import-time footprint.
@@ -312,16 +351,18 @@ def open_streams(solaris: Solaris, callers: list[dict], server: str, args) -> di
             "stream": True,
         }
     )
-    # The largest process is the worker (granian and gunicorn add a small supervisor).
-    baseline = max(rss_kib(pid) for pid in process_tree(root))
-    peak = {"tree": 0, "largest": 0}
+    # The largest process is a worker (uvicorn with workers, granian and gunicorn add a supervisor).
+    idle = [rss_kib(pid) for pid in process_tree(root)]
+    peak = {"tree": 0, "largest": 0, "fds": 0, "sockets": 0}
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.25):
-            sizes = [rss_kib(pid) for pid in process_tree(root)]
-            peak["tree"] = max(peak["tree"], sum(sizes))
-            peak["largest"] = max(peak["largest"], max(sizes, default=0))
+            usage = tree_usage(root)
+            peak["tree"] = max(peak["tree"], usage["rss_mib"])
+            peak["largest"] = max(peak["largest"], usage["largest_mib"])
+            peak["fds"] = max(peak["fds"], usage["fds"])
+            peak["sockets"] = max(peak["sockets"], usage["sockets"])
 
     sampler = threading.Thread(target=sample)
     sampler.start()
@@ -346,16 +387,102 @@ def open_streams(solaris: Solaris, callers: list[dict], server: str, args) -> di
         solaris.stack.stop(name)
     return {
         "server": server,
+        "workers": workers,
+        "upstream_connections": args.upstream_connections,
         "streams": args.streams,
+        "opened": result["opened"],
         "ok": result["ok"],
         "errors": result["errors"],
         "peak_open": result["peak_open"],
-        "baseline_mib": baseline / 1024,
-        "peak_mib": peak["largest"] / 1024,
-        "peak_tree_mib": peak["tree"] / 1024,
+        "baseline_mib": max(idle, default=0) / 1024,
+        "baseline_tree_mib": sum(idle) / 1024,
+        "peak_mib": peak["largest"],
+        "peak_tree_mib": peak["tree"],
+        "peak_fds": peak["fds"],
+        "peak_sockets": peak["sockets"],
         "p50_s": (result["p50"] or 0) / 1000,
         "p99_s": (result["p99"] or 0) / 1000,
     }
+
+
+def soak(solaris: Solaris, name: str, target: dict, args) -> dict:
+    """Sustained non-streaming load: p99 per window, and the server's memory, open files and
+    PostgreSQL sessions near the start and near the end of it."""
+    root = solaris.stack.processes[name].pid
+    job = {
+        "host": "127.0.0.1",
+        "port": target["port"],
+        "headers": target["headers"],
+        "header_sets": target["header_sets"],
+        "stream": False,
+        "concurrency": args.soak_concurrency,
+        "duration": args.soak,
+        "warmup": args.warmup,
+        "max_tokens": 64,
+        "window": args.soak_window,
+    }
+    found: dict = {}
+    runner = threading.Thread(target=lambda: found.update(load(job)))
+    with contextlib.ExitStack() as closing:
+        database = solaris.env.get("DATABASE_URL")
+        # Connected before the load: reading the sessions then costs the machine nothing.
+        sessions = closing.enter_context(psycopg.connect(database)) if database else None
+
+        def usage_at(seconds: float) -> dict:
+            # Read while the load still runs: its connections are part of what is open.
+            time.sleep(max(0.0, began + seconds - time.monotonic()))
+            postgres = None
+            if sessions is not None:
+                postgres = sessions.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()[0]
+                sessions.rollback()
+            at = time.monotonic() - began - args.warmup
+            return {"at_s": at, **tree_usage(root), "postgres": postgres}
+
+        began = time.monotonic()
+        runner.start()
+        first = usage_at(args.warmup + min(1.0, args.soak * 0.1))
+        last = usage_at(args.warmup + args.soak * 0.9)
+        runner.join()
+    windows = found["windows"]
+    head, tail = (windows[0]["p99"], windows[-1]["p99"]) if windows else (None, None)
+    return {
+        "seconds": args.soak,
+        "window_s": args.soak_window,
+        "concurrency": args.soak_concurrency,
+        "ok": found["ok"],
+        "rps": found["rps"],
+        "errors": found["errors"],
+        "p99": found["p99"],
+        "windows": windows,
+        "stable": None if not head or tail is None else abs(tail - head) <= 0.2 * head,
+        "start": first,
+        "end": last,
+    }
+
+
+def worker_scaling(solaris: Solaris, server: str, callers: list[dict], args) -> dict:
+    """Throughput at c=16 with each of --scale-workers processes, on fresh servers."""
+    found = {}
+    for workers in args.scale:
+        name = f"solaris-{server}-{workers}w"
+        port = solaris.serve(name, server, workers, args.loop)
+        target = {
+            "name": f"solaris[{server}] {workers}w",
+            "port": port,
+            "headers": callers[0],
+            "header_sets": callers,
+        }
+        try:
+            warm(target)
+            found[str(workers)] = {
+                mode: cell(target, mode, SCALE_CONCURRENCY, args) for mode in MODES
+            }
+        finally:
+            solaris.stack.stop(name)
+    return found
 
 
 def profile(stack: Stack, name: str, target: dict, server: str, args) -> dict:
@@ -546,7 +673,7 @@ def run(args) -> dict:
             ALLOWED_HOSTS="127.0.0.1,localhost",
             LITELLM_BASE_URL=f"http://127.0.0.1:{mock_port}",
             LITELLM_API_KEY="sk-bench-dummy",
-            SOLARIS_UPSTREAM_MAX_CONNECTIONS=str(max(2000, args.streams * 2)),
+            SOLARIS_UPSTREAM_MAX_CONNECTIONS=str(args.upstream_connections),
             PYTHONPATH=str(args.checkout),
             DJANGO_SETTINGS_MODULE="solaris.settings",
         )
@@ -632,6 +759,9 @@ def run(args) -> dict:
                     section["cells"][f"{mode}|{concurrency}"] = cell(
                         target, mode, concurrency, args
                     )
+            if args.soak:
+                section["soak"] = soak(solaris, name, target, args)
+                print(report.soak_line(section["soak"]), flush=True)
             section["per_call"] = per_call(solaris, solaris_headers, port, args)
             section["models"] = models_latency(seeded, port, args)
             if args.profile:
@@ -645,6 +775,8 @@ def run(args) -> dict:
             stack.stop(name)
             section["streams"] = open_streams(solaris, load_callers, server, args)
             print(report.streams_line(section["streams"]), flush=True)
+            if args.scale:
+                section["scaling"] = worker_scaling(solaris, server, load_callers, args)
             results["servers"][server] = section
     finally:
         stack.close()

@@ -9,6 +9,8 @@ Job kinds:
   `requests` calls were sent); latencies of calls that started after the warm-up are kept.
 - "hold": `concurrency` streams opened at once (ramped over `ramp` seconds), each read to its end.
 
+`"window": W` (load) also gives p50/p99 per W seconds of the measured run (the soak).
+
 `"method": "GET"` with `"path": "/v1/models"` measures the model list instead of chat calls.
 """
 
@@ -137,8 +139,10 @@ class Stats:
         self.ttfb: list[float] = []
         self.errors: dict[str, int] = {}
         self.sent = 0
+        self.opened = 0
         self.open = 0
         self.peak_open = 0
+        self.finished: list[tuple[float, float]] = []  # (end, latency ms) when windows are asked
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -149,6 +153,7 @@ async def client(
 ):
     stream = bool(job.get("stream"))
     limit = job.get("requests")
+    windowed = bool(job.get("window"))
     reader = writer = None
     index = random.randrange(len(requests))
     try:
@@ -177,6 +182,8 @@ async def client(
             elif start >= measure_from:
                 stats.latencies.append((end - start) * 1000)
                 stats.ttfb.append((first - start) * 1000)
+                if windowed:
+                    stats.finished.append((end, (end - start) * 1000))
             if not keep_alive:
                 writer.close()
                 reader = writer = None
@@ -192,6 +199,7 @@ async def one_stream(job: dict, request: bytes, stats: Stats, delay: float):
     try:
         reader, writer = await asyncio.open_connection(job["host"], job["port"], limit=1 << 20)
         writer.write(request)
+        stats.opened += 1
         stats.open += 1
         stats.peak_open = max(stats.peak_open, stats.open)
         try:
@@ -214,6 +222,30 @@ async def one_stream(job: dict, request: bytes, stats: Stats, delay: float):
         stats.ttfb.append((first - start) * 1000)
 
 
+def windows(finished: list[tuple[float, float]], start: float, width: float) -> list[dict]:
+    """p50/p99 of the calls that ended in each `width`-second window from `start`; a last window
+    shorter than half a width is folded into the one before."""
+    if not finished:
+        return []
+    last = max(end for end, _latency in finished) - start
+    count = max(1, int(last // width) + (1 if last % width >= width / 2 else 0))
+    buckets: list[list[float]] = [[] for _ in range(count)]
+    for end, latency in finished:
+        buckets[min(count - 1, max(0, int((end - start) // width)))].append(latency)
+    found = []
+    for index, bucket in enumerate(buckets):
+        bucket.sort()
+        found.append(
+            {
+                "from_s": index * width,
+                "calls": len(bucket),
+                "p50": percentile(bucket, 0.50),
+                "p99": percentile(bucket, 0.99),
+            }
+        )
+    return found
+
+
 async def run(job: dict) -> dict:
     # Client i sends as caller i mod n when several callers are given (many users, as in production).
     callers = job.get("header_sets") or [job.get("headers", {})]
@@ -221,7 +253,7 @@ async def run(job: dict) -> dict:
     per_caller = [[build_request(job, body, headers) for body in bodies] for headers in callers]
     stats = Stats()
     concurrency = int(job["concurrency"])
-    started = time.perf_counter()
+    started = measure_from = time.perf_counter()
     if job.get("kind") == "hold":
         ramp = float(job.get("ramp", 2.0))
         await asyncio.gather(
@@ -245,7 +277,11 @@ async def run(job: dict) -> dict:
         measured = time.perf_counter() - max(measure_from, started)
     latencies = sorted(stats.latencies)
     ttfb = sorted(stats.ttfb)
+    extra = {}
+    if job.get("window"):
+        extra["windows"] = windows(stats.finished, measure_from, float(job["window"]))
     return {
+        **extra,
         "ok": len(latencies),
         "sent": stats.sent,
         "errors": stats.errors,
@@ -256,6 +292,7 @@ async def run(job: dict) -> dict:
         "p99": percentile(latencies, 0.99),
         "max": latencies[-1] if latencies else None,
         "ttfb_p50": percentile(ttfb, 0.50),
+        "opened": stats.opened,
         "peak_open": stats.peak_open,
     }
 

@@ -80,10 +80,91 @@ def overspend_line(found: dict) -> str:
 
 def streams_line(found: dict) -> str:
     return (
-        f"open streams [{found['server']}]: {found['ok']}/{found['streams']} complete, peak open "
-        f"{found['peak_open']}, errors {_errors(found['errors'])}, RSS {found['baseline_mib']:.0f} -> "
-        f"{found['peak_mib']:.0f} MiB"
+        f"open streams [{found['server']}, {found.get('workers', 1)} workers]: "
+        f"{found.get('opened', '?')} opened, {found['ok']}/{found['streams']} complete, peak open "
+        f"{found['peak_open']}, errors {_errors(found['errors'])}, largest process RSS "
+        f"{found['baseline_mib']:.0f} -> {found['peak_mib']:.0f} MiB, all processes "
+        f"{found.get('baseline_tree_mib', 0):.0f} -> {found['peak_tree_mib']:.0f} MiB"
     )
+
+
+def soak_line(found: dict) -> str:
+    p99s = " ".join(_ms(w["p99"]) for w in found["windows"])
+    start, end = found["start"], found["end"]
+    return (
+        f"soak: {found['seconds']:.0f} s at c={found['concurrency']}, {found['ok']} calls, errors "
+        f"{_errors(found['errors'])}; p99 per {found['window_s']:.0f} s: {p99s} ms -> "
+        f"{_stable(found['stable'])}; RSS {start['rss_mib']:.0f} -> {end['rss_mib']:.0f} MiB, fds "
+        f"{start['fds']} -> {end['fds']}, PostgreSQL sessions {_count(start['postgres'])} -> "
+        f"{_count(end['postgres'])}"
+    )
+
+
+def _stable(ok: bool | None) -> str:
+    return "–" if ok is None else ("within 20 %" if ok else "**drifted more than 20 %**")
+
+
+def _count(value) -> str:
+    return "–" if value is None else str(value)
+
+
+def _soak(found: dict) -> list[str]:
+    out = [
+        "",
+        f"### Soak: {found['seconds']:.0f} s of non-streaming load at c={found['concurrency']}",
+        "",
+        f"{found['ok']} calls, {found['rps']:.0f} req/s, errors {_errors(found['errors'])}; p99 over "
+        f"the whole soak {_ms(found['p99'])} ms. Last window's p99 against the first's: "
+        f"{_stable(found['stable'])}.",
+        "",
+        "| window (s) | calls | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for window in found["windows"]:
+        end = window["from_s"] + found["window_s"]
+        out.append(
+            f"| {window['from_s']:.0f}–{end:.0f} | {window['calls']} | {_ms(window['p50'])} | "
+            f"{_ms(window['p99'])} |"
+        )
+    out += [
+        "",
+        "| Solaris's processes | RSS MiB (all) | open fds | of which sockets | PostgreSQL sessions |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label in ("start", "end"):
+        at = found[label]
+        out.append(
+            f"| {label} (at {at['at_s']:.0f} s, {at['processes']} processes) | {at['rss_mib']:.0f} | "
+            f"{at['fds']} | {at['sockets']} | {_count(at['postgres'])} |"
+        )
+    return out
+
+
+def _scaling(found: dict) -> list[str]:
+    out = [
+        "",
+        "### Worker processes at c=16 (fresh server per count)",
+        "",
+        "| workers | non-stream req/s | p99 ms | stream req/s | p99 ms | errors |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]
+    for workers, cells in found.items():
+        plain, streamed = cells["non-stream"], cells["stream"]
+        errors = {**plain["errors"], **streamed["errors"]}
+        out.append(
+            f"| {workers} | {plain['rps']:.0f} | {_ms(plain['p99'])} | {streamed['rps']:.0f} | "
+            f"{_ms(streamed['p99'])} | {_errors(errors)} |"
+        )
+    counts = list(found)
+    if len(counts) > 1 and found[counts[0]]["non-stream"]["rps"]:
+        first, last = found[counts[0]], found[counts[-1]]
+        out += [
+            "",
+            f"{counts[-1]} workers against {counts[0]}: "
+            f"{last['non-stream']['rps'] / first['non-stream']['rps']:.2f}× non-streaming, "
+            f"{last['stream']['rps'] / max(first['stream']['rps'], 1e-9):.2f}× streaming.",
+        ]
+    return out
 
 
 def _package(file: str) -> str:
@@ -294,17 +375,26 @@ def markdown(results: dict) -> str:
             f"{over['served']}, refused (429 insufficient_quota) {over['refused']}, other errors "
             f"{_errors(over['other_errors'])}: {'never overspent' if over['held_within'] else '**VIOLATED**'}.",
             "",
-            "### Concurrent open streams through one process",
+            f"### Concurrent open streams through {streams.get('workers', 1)} process(es)",
             "",
-            f"- {streams['streams']} slow streams (50 chunks, {args['slow_gap']} s apart) through one "
-            f"{streams['server']} process: {streams['ok']} complete, peak open {streams['peak_open']}, errors "
-            f"{_errors(streams['errors'])}; worker RSS {streams['baseline_mib']:.0f} MiB warm idle, "
-            f"**{streams['peak_mib']:.0f} MiB** peak (whole process tree {streams['peak_tree_mib']:.0f} MiB); "
+            f"- {streams['streams']} slow streams (50 chunks, {args['slow_gap']} s apart) through "
+            f"{streams.get('workers', 1)} {streams['server']} worker(s), "
+            f"SOLARIS_UPSTREAM_MAX_CONNECTIONS={streams.get('upstream_connections', '?')}: "
+            f"{streams.get('opened', '?')} opened, {streams['ok']} complete, peak open "
+            f"{streams['peak_open']}, errors {_errors(streams['errors'])}; largest process RSS "
+            f"{streams['baseline_mib']:.0f} MiB warm idle, **{streams['peak_mib']:.0f} MiB** peak; all "
+            f"Solaris processes together {streams.get('baseline_tree_mib', 0):.0f} MiB idle, "
+            f"**{streams['peak_tree_mib']:.0f} MiB** peak, {streams.get('peak_fds', '?')} open fds at "
+            f"peak ({streams.get('peak_sockets', '?')} sockets); "
             f"stream duration p50 {streams['p50_s']:.2f} s, p99 {streams['p99_s']:.2f} s (the upstream's own "
-            f"pace: {float(args['slow_gap']) * 50:.1f} s). Goal < "
+            f"pace: {float(args['slow_gap']) * 50:.1f} s). Goal per process < "
             f"{GOALS['streams_mib']} MiB with zero errors: "
             f"{_verdict(streams['peak_mib'] < GOALS['streams_mib'] and not streams['errors'] and streams['ok'] == streams['streams'])}.",
         ]
+        if section.get("soak"):
+            out += _soak(section["soak"])
+        if section.get("scaling"):
+            out += _scaling(section["scaling"])
         if section.get("models"):
             out += _models(section["models"])
         for mode, found in (section.get("per_call") or {}).items():

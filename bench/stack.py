@@ -71,6 +71,31 @@ def mapped(pid: int, package: str) -> bool:
         return False
 
 
+def open_files(pid: int) -> tuple[int, int]:
+    """(open file descriptors, of which sockets) of one process."""
+    fds = sockets = 0
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            fds += 1
+            with contextlib.suppress(OSError):
+                sockets += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+    return fds, sockets
+
+
+def tree_usage(root: int) -> dict:
+    """Resident memory and open files of a server's whole process tree (workers and supervisor)."""
+    pids = process_tree(root)
+    rss = [rss_kib(pid) for pid in pids]
+    files = [open_files(pid) for pid in pids]
+    return {
+        "processes": len(pids),
+        "rss_mib": sum(rss) / 1024,
+        "largest_mib": max(rss, default=0) / 1024,
+        "fds": sum(fds for fds, _sockets in files),
+        "sockets": sum(sockets for _fds, sockets in files),
+    }
+
+
 def process_tree(root: int) -> list[int]:
     """root and all its descendants."""
     children: dict[int, list[int]] = {}

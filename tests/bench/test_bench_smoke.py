@@ -82,7 +82,17 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     assert overspend["refused"] > 0, "the small grant must run out during the overspend check"
     streams = solaris["streams"]
     assert streams["ok"] == streams["streams"] == streams["peak_open"] and streams["errors"] == {}
-    assert streams["peak_mib"] > 0
+    assert streams["opened"] == streams["streams"] and streams["workers"] == 2
+    # The whole tree (both workers and the supervisor) is more than its largest process.
+    assert streams["peak_tree_mib"] > streams["peak_mib"] > 0
+    soak = solaris["soak"]
+    assert soak["ok"] > 0 and soak["errors"] == {}
+    assert soak["windows"] and all(window["calls"] > 0 for window in soak["windows"])
+    assert sum(window["calls"] for window in soak["windows"]) == soak["ok"]
+    for moment in (soak["start"], soak["end"]):
+        assert moment["rss_mib"] > 0 and moment["sockets"] > 0
+        assert (moment["postgres"] is None) == ("--sqlite" in argv)
+        assert moment["postgres"] is None or moment["postgres"] > 0
     # By default it measures what this install serves with, and says so.
     runtime = solaris["runtime"]
     assert runtime["loop"] == ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
@@ -93,3 +103,5 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     assert "| solaris[uvicorn] | stream | 4 |" in report
     assert "### Accounting" in report and "difference **0** (exact)" in report
     assert "### GET /v1/models (LibreChat asks it before every chat call)" in report
+    assert "### Soak: 2 s of non-streaming load at c=8" in report
+    assert "### Concurrent open streams through 2 process(es)" in report
