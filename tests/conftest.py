@@ -5,10 +5,10 @@ import pytest
 from django.db import connection
 
 from accounts.services import api_key_create
+from tests.chromium import CHROMIUM
 from tests.factories import ModelPriceFactory, PlanFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def pytest_configure(config):

@@ -7,17 +7,10 @@ import pytest
 from accounts.models import User
 from credits.selectors import account_summary
 from tests.backoffice.conftest import PASSWORD, spend
+from tests.chromium import chromium_launched
 from tests.factories import UserFactory
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -31,19 +24,13 @@ def scene(transactional_db, plan, price):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_admin_adds_credits_and_sees_the_dashboard(live_server, scene, settings):
-    from playwright.sync_api import sync_playwright
-
     admin, customer, spent = scene
     ARTIFACTS.mkdir(exist_ok=True)
     # The ORM is not used while Playwright runs: its event loop makes Django refuse sync queries.
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium_launched() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="pt-BR")
         drive(page, live_server.url, admin.email, customer.email, spent)
         session = next(c for c in page.context.cookies() if c["name"] == "sessionid")
-        browser.close()
 
     # With DEBUG off (the PostgreSQL run) the cookie is Secure; Chromium keeps it on 127.0.0.1.
     assert session["secure"] is settings.SESSION_COOKIE_SECURE
@@ -98,8 +85,6 @@ def drive(page, base: str, admin_email: str, customer_email: str, spent: int) ->
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_large_grant_waits_for_a_second_person(live_server, transactional_db, plan, settings):
-    from playwright.sync_api import sync_playwright
-
     from backoffice.roles import FINANCE
     from tests.backoffice.conftest import staff
 
@@ -108,17 +93,13 @@ def test_a_large_grant_waits_for_a_second_person(live_server, transactional_db, 
     approver = staff("aprova@solaris.test", group=FINANCE)
     customer = UserFactory(email="cliente@example.com", name="Carla Cliente")
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium_launched() as browser:
         first = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="pt-BR")
         ask(first.new_page(), live_server.url, asker.email, customer.pk)
         first.close()
         second = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="pt-BR")
         approve(second.new_page(), live_server.url, approver.email)
         second.close()
-        browser.close()
 
     # Exactly one grant of 250 000, asked by one person and approved by the other.
     summary = account_summary(user_id=customer.pk, with_grants=True)

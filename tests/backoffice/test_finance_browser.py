@@ -20,20 +20,12 @@ from credits.services import hold_create, hold_settle, purchase_request
 from payments.models import Payment
 from tests.backoffice.conftest import spend as call
 from tests.backoffice.conftest import staff
+from tests.chromium import SIZES, chromium_launched
 from tests.factories import CreditPackageFactory, ModelPriceFactory, PlanFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "finance"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SIZES = {"desktop": {"width": 1366, "height": 900}, "mobile": {"width": 390, "height": 844}}
 
 # The WCAG contrast of each element's text against its own painted background.
 CONTRAST_JS = """
@@ -60,15 +52,10 @@ CONTRAST_JS = """
 def browser():
     """Chromium, once for the module. Playwright's sync API keeps an event loop in this thread:
     the ORM calls of these tests are plain synchronous code between its steps."""
-    from playwright.sync_api import sync_playwright
-
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+        with chromium_launched() as chromium:
+            yield chromium
 
 
 @pytest.fixture(params=list(SIZES))

@@ -25,6 +25,7 @@ from credits.services import credits_grant, hold_create, hold_settle
 from proxy.models import CallRecord
 from proxy.services import record_write
 from solaris.celery import app as celery_app
+from tests.chromium import SIZES, chromium_launched
 from tests.factories import CreditPackageFactory, ModelPriceFactory, PlanFactory, UserFactory
 from tests.payments.conftest import ACCESS_TOKEN, WEBHOOK_SECRET, signature
 from tests.payments.standin import MercadoPagoStandIn
@@ -34,29 +35,14 @@ from tests.portal.conftest import LIBRECHAT_SECRET, librechat_token
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SIZES = {"desktop": {"width": 1366, "height": 900}, "mobile": {"width": 390, "height": 844}}
 PASSWORD = "senha-forte-123"
 EMAIL = "ana@example.com"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium_launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(params=list(SIZES))

@@ -6,7 +6,8 @@ import jwt
 import pytest
 from playwright.sync_api import expect
 
-from tests.pages.conftest import SIZES, widget_ready
+from tests.chromium import SIZES
+from tests.pages.conftest import widget_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

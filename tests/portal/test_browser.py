@@ -14,6 +14,7 @@ import pytest
 
 from accounts.models import User
 from credits.models import Purchase
+from tests.chromium import chromium_launched
 from tests.factories import UserFactory
 from tests.portal.conftest import LIBRECHAT_SECRET, librechat_token
 
@@ -23,14 +24,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DESKTOP = {"width": 1280, "height": 800}
 MOBILE = {"width": 390, "height": 844}
 PASSWORD = "senha-forte-123"
@@ -38,14 +31,8 @@ PASSWORD = "senha-forte-123"
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium_launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
