@@ -133,7 +133,7 @@ def plan_validate(*, plan: Plan) -> None:
 
 
 def _plan_save(plan: Plan) -> None:
-    """Save a validated plan, its name trimmed and its model names each once, in order."""
+    """Save a validated plan, its name trimmed and its model names each once, sorted."""
     plan.name = plan.name.strip()
     plan.allowed_models = sorted({name.strip() for name in plan.allowed_models})
     try:
