@@ -15,6 +15,7 @@ from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 from kernel.shared_counters import SHUTDOWN_UNSETTLED, shared_counter_add
+from proxy import notices
 from proxy.models import CallRecord
 
 logger = logging.getLogger(__name__)
@@ -25,15 +26,6 @@ ADDED_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 
 # Label values known in advance start at 0, so dashboards and rates see them before the first event.
 UPSTREAM_ERROR_KINDS = ("unavailable", "timeout", "auth", "server_error", "client_error")
-NOTICE_CODES = (
-    "insufficient_quota",
-    "request_exceeds_credits",
-    "account_suspended",
-    "model_not_allowed",
-    "rate_limit_exceeded",
-    "upstream_unavailable",
-    "upstream_timeout",
-)
 
 REQUESTS = Counter(
     "solaris_proxy_requests",
@@ -91,7 +83,7 @@ NOTICES = Counter(
 )
 for _kind in UPSTREAM_ERROR_KINDS:
     UPSTREAM_ERRORS.labels(kind=_kind)
-for _code in NOTICE_CODES:
+for _code in notices.CODES:
     NOTICES.labels(code=_code)
 
 
