@@ -5,10 +5,12 @@ import time
 import uuid
 
 import pytest
+from django.core import mail
 from django.core.cache import cache
 from django.urls import reverse
 
 from credits.selectors import ledger_violations
+from payments.models import Payment
 from solaris.celery import app as celery_app
 from tests.factories import CreditPackageFactory, PlanFactory, UserFactory
 from tests.payments.standin import MercadoPagoStandIn
@@ -148,3 +150,15 @@ def buy(client, buyer, django_capture_on_commit_callbacks):
             return client.post(PURCHASES, {"package": package.pk}, content_type="application/json")
 
     return buy
+
+
+@pytest.fixture
+def paid(buy, deliver, package, mercadopago):
+    """Ana bought the 100 mil package for R$ 49,90 and paid the PIX."""
+    payment = Payment.objects.get(purchase_id=buy(package).json()["id"])
+    mercadopago.approve(payment.provider_payment_id)
+    deliver(payment.provider_payment_id)
+    payment.refresh_from_db()
+    assert payment.status == "paid"
+    mail.outbox.clear()
+    return payment

@@ -57,18 +57,6 @@ def finance_api(finance):
     return call
 
 
-@pytest.fixture
-def paid(buy, deliver, package, mercadopago):
-    """Ana bought the 100 mil package for R$ 49,90 and paid the PIX."""
-    payment = Payment.objects.get(purchase_id=buy(package).json()["id"])
-    mercadopago.approve(payment.provider_payment_id)
-    deliver(payment.provider_payment_id)
-    payment.refresh_from_db()
-    assert payment.status == "paid"
-    mail.outbox.clear()
-    return payment
-
-
 def refund_url(purchase_id) -> str:
     return reverse("admin:credits_purchase_refund", args=[purchase_id])
 

@@ -5,7 +5,6 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.core import mail
 from django.core.exceptions import ValidationError
 
 from credits.models import Account, Grant, LedgerEntry
@@ -29,18 +28,6 @@ def spend(user, price, amount: int) -> str:
     hold_create(user=user, request_id=request_id, price=price, prompt_tokens=0, max_tokens=amount)
     hold_settle(request_id=request_id, prompt_tokens=0, completion_tokens=amount)
     return request_id
-
-
-@pytest.fixture
-def paid(buy, deliver, package, mercadopago):
-    """Ana bought the 100 mil package for R$ 49,90 and paid the PIX."""
-    payment = Payment.objects.get(purchase_id=buy(package).json()["id"])
-    mercadopago.approve(payment.provider_payment_id)
-    deliver(payment.provider_payment_id)
-    payment.refresh_from_db()
-    assert payment.status == "paid"
-    mail.outbox.clear()
-    return payment
 
 
 @pytest.fixture
